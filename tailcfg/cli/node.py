@@ -1,0 +1,7 @@
+"""`tailcfg node ...` commands."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="node commands.", no_args_is_help=True)
