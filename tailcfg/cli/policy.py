@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import typer
 
-from tailcfg.cli import policy_engine, policy_fmt, policy_gitops, policy_lint, policy_review
+from tailcfg.cli import (
+    policy_engine,
+    policy_fmt,
+    policy_gitops,
+    policy_graph,
+    policy_lint,
+    policy_review,
+    policy_test,
+)
 
 app = typer.Typer(
     help="Lint, format, test, compile and diff the policy file.", no_args_is_help=True
 )
 
-for _module in (policy_fmt, policy_lint, policy_engine, policy_review, policy_gitops):
+for _module in (
+    policy_fmt,
+    policy_lint,
+    policy_engine,
+    policy_test,
+    policy_review,
+    policy_gitops,
+    policy_graph,
+):
     _module.register(app)
