@@ -13,6 +13,7 @@ Every error is a :class:`tailcfg.errors.HujsonError` with a positioned Diagnosti
 """
 
 from tailcfg.hujson.document import Document, JsonPath, parse, parse_bytes
+from tailcfg.hujson.fmt import format_text
 from tailcfg.hujson.standard import minimize, standardize
 
 __all__ = [
@@ -24,9 +25,3 @@ __all__ = [
     "parse_bytes",
     "standardize",
 ]
-
-
-def format_text(text: str, path: str = "<input>") -> str:
-    """Validate ``text``; the layout rules arrive with the formatter."""
-    parse(text, path)
-    return text

@@ -91,10 +91,13 @@ def _decode(raw: str) -> str:
     return decoded
 
 
-def scan(text: str, path: str = "<input>") -> tuple[Node, Any]:
-    """Run the exact scanner; a syntax error becomes a positioned HujsonError."""
+def scan(text: str, path: str = "<input>", *, duplicates: bool = False) -> tuple[Node, Any]:
+    """Run the exact scanner; a syntax error becomes a positioned HujsonError.
+
+    ``duplicates=True`` accepts repeated object names (as tailscale/hujson itself does).
+    """
     try:
-        return Scanner(text).parse()
+        return Scanner(text, duplicates=duplicates).parse()
     except ScanError as exc:
         raise error_at(text, path, exc.offset, exc.message, exc.code) from None
     except RecursionError:

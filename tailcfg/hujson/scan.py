@@ -75,11 +75,12 @@ def _value_hint(text: str, pos: int) -> str:
 class Scanner:
     """Recursive descent over one text; ``parse()`` returns (root node, plain value)."""
 
-    __slots__ = ("n", "text")
+    __slots__ = ("duplicates", "n", "text")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, duplicates: bool = False) -> None:
         self.text = text
         self.n = len(text)
+        self.duplicates = duplicates
 
     def parse(self) -> tuple[Node, Any]:
         node, value, pos = self._next(0)
@@ -250,7 +251,7 @@ class Scanner:
             return obj, out, start + 1
         while True:
             name, key, i = self._name(i)
-            if key in out:
+            if key in out and not self.duplicates:
                 raise ScanError(
                     name.start, f"duplicate object key {json.dumps(key)}", code="duplicate-key"
                 )

@@ -1,0 +1,242 @@
+"""``format_text``: tailscale/hujson's Format, byte for byte (see docs/hujson.md).
+
+Steps: normalize strings and whitespace-only extras, decide which composites expand
+(a newline after ``{``/``[``/``,`` or before the closer, or an estimated line over 80
+bytes), rewrite every extra with tab indentation, fix trailing commas, align values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tailcfg.hujson.cst import (
+    Arr,
+    Composite,
+    Node,
+    Obj,
+    has_comment,
+    has_newline,
+    is_standard,
+    last_node,
+    pack,
+    set_trailing_comma,
+)
+from tailcfg.hujson.document import scan
+from tailcfg.hujson.extra import (
+    AFTER_COLON,
+    EDGES,
+    GO_SPACE,
+    NONE,
+    Options,
+    blen,
+    format_extra,
+    line_stats,
+)
+
+WIDTH = 80
+_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
+_SHORT = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+Stats = tuple[int, int, bool]
+
+
+def format_text(text: str, path: str = "<input>", *, duplicates: bool = False) -> str:
+    """The canonical layout of ``text``; raises HujsonError when it does not parse."""
+    root, _ = scan(text, path, duplicates=duplicates)
+    format_node(root)
+    return pack(root)
+
+
+def format_node(root: Node) -> None:
+    """Format a whole document tree in place."""
+    before = format_extra(root.before, 0, NONE) or ""
+    root.before = before.lstrip(" \t\r\n")
+    standard = is_standard(root)
+    _normalize(root)
+    expanded: set[int] = set()
+    _expand(root, expanded)
+    _whitespace(root, 0, expanded, standard)
+    _align(root)
+    after = format_extra(root.after, 0, NONE) or ""
+    root.after = after.rstrip(GO_SPACE) + "\n"
+
+
+def normalize_string(literal: str) -> str:
+    """Decode as Go's encoding/json would and re-encode as hujson.String does."""
+    value = json.loads(literal)
+    value = _SURROGATE.sub("\ufffd", value)  # json.loads keeps lone surrogates; Go does not
+    return '"' + _NEEDS_ESCAPE.sub(_escape, value) + '"'
+
+
+def _escape(m: re.Match[str]) -> str:
+    ch = m.group()
+    return _SHORT.get(ch) or f"\\u{ord(ch):04x}"
+
+
+def _normalize(node: Node) -> None:
+    comp = node.value
+    if isinstance(comp, str):
+        if comp[0] == '"' and "\\" in comp:
+            node.value = normalize_string(comp)
+        return
+    if not (comp.members if isinstance(comp, Obj) else comp.elements):
+        if not has_comment(comp.after):
+            comp.after = None
+        return
+    for child in comp.children():
+        if not has_comment(child.after):
+            child.after = None
+        _normalize(child)
+
+
+def _items_before(comp: Composite) -> list[Node]:
+    return [m.name for m in comp.members] if isinstance(comp, Obj) else comp.elements
+
+
+def _expand(node: Node, expanded: set[int]) -> Stats:
+    """Decide (children first) which composites are laid out one item per line."""
+    comp = node.value
+    if isinstance(comp, str):
+        n = blen(comp)
+        return n, n, False
+    lines: list[int] = []
+    length = 1
+    expand = False
+
+    def add(stats: Stats) -> None:
+        nonlocal length
+        length += stats[0]
+        if stats[2]:
+            lines.append(length)
+            length = stats[1]
+
+    if isinstance(comp, Obj):
+        for m in comp.members:
+            expand = expand or has_newline(m.name.before)
+            add(line_stats(m.name.before))
+            add(_expand(m.name, expanded))
+            add(line_stats(m.name.after))
+            length += 2
+            add(line_stats(m.value.before))
+            add(_expand(m.value, expanded))
+            add(line_stats(m.value.after))
+            length += 2
+    else:
+        for e in comp.elements:
+            expand = expand or has_newline(e.before)
+            add(line_stats(e.before))
+            add(_expand(e, expanded))
+            add(line_stats(e.after))
+            length += 2
+    length += 1
+    last = last_node(comp)
+    expand = expand or (last is not None and has_newline(last.after)) or has_newline(comp.after)
+    lines.append(length)
+    stats = (lines[0], lines[-1], len(lines) > 1)
+    expand = expand or any(n > WIDTH for n in lines)
+    if expand:
+        items = _items_before(comp)
+        first = line_stats(items[0].before if items else comp.after)[0]
+        expanded.add(id(comp))
+        return 1 + first, 1, True
+    return stats
+
+
+def _whitespace(node: Node, depth: int, expanded: set[int], standard: bool) -> None:
+    comp = node.value
+    if isinstance(comp, str):
+        return
+    expand = id(comp) in expanded
+    if isinstance(comp, Obj):
+        for i, m in enumerate(comp.members):
+            m.name.before = format_extra(m.name.before, depth + 1, _item_options(expand, i))
+            m.name.after = format_extra(m.name.after, depth + 2, EDGES)
+            m.value.before = format_extra(m.value.before, depth + 2, AFTER_COLON)
+            offset = 1 if expand else 0
+            if has_newline(m.name.after) or has_newline(m.value.before):
+                offset += 1
+            _whitespace(m.value, depth + offset, expanded, standard)
+            m.value.after = format_extra(m.value.after, depth + 2, EDGES)
+        count = len(comp.members)
+    else:
+        for i, e in enumerate(comp.elements):
+            e.before = format_extra(e.before, depth + 1, _item_options(expand, i))
+            _whitespace(e, depth + (1 if expand else 0), expanded, standard)
+            e.after = format_extra(e.after, depth + 2, EDGES)
+        count = len(comp.elements)
+    comp.after = format_extra(
+        comp.after,
+        depth + 1,
+        Options(
+            trailing_newline=expand,
+            trim_leading=count == 0,
+            trim_trailing=True,
+            unindent_last=True,
+        ),
+    )
+    last = last_node(comp)
+    surrounded = last is not None and bool(last.after) and bool(comp.after)
+    if not expand and not surrounded:
+        set_trailing_comma(comp, False)
+    elif expand and not standard:
+        set_trailing_comma(comp, True)
+
+
+_FIRST = {True: Options(leading_newline=True, trim_leading=True), False: Options(trim_leading=True)}
+_LATER = {
+    True: Options(leading_newline=True, space_if_empty=True),
+    False: Options(space_if_empty=True),
+}
+
+
+def _item_options(expand: bool, index: int) -> Options:
+    return _FIRST[expand] if index == 0 else _LATER[expand]
+
+
+def _has_newline(node: Node, with_extras: bool) -> bool:
+    if with_extras and (has_newline(node.before) or has_newline(node.after)):
+        return True
+    comp = node.value
+    if isinstance(comp, str):
+        return False
+    return any(_has_newline(child, True) for child in comp.children())
+
+
+def _align(node: Node) -> None:
+    comp = node.value
+    if isinstance(comp, str):
+        return
+    if isinstance(comp, Obj):
+        rows: list[tuple[Node, int]] = []
+        for m in comp.members:
+            name, value = m.name, m.value
+            if (
+                not has_newline(name.before)
+                or has_newline(name.after)
+                or has_newline(value.before)
+                or _has_newline(value, False)
+                or has_newline(value.after)
+            ):
+                _flush(rows)
+                continue
+            if (name.before or "").count("\n") > 1:
+                _flush(rows)
+            assert isinstance(name.value, str)
+            width = blen(name.value) + blen(name.after or "") + 1 + blen(value.before or "")
+            rows.append((value, width))
+        _flush(rows)
+    for child in comp.children():
+        _align(child)
+
+
+def _flush(rows: list[tuple[Node, int]]) -> None:
+    if rows:
+        widest = max(width for _, width in rows)
+        for value, width in rows:
+            if widest > width:
+                value.before = (value.before or "") + " " * (widest - width)
+    rows.clear()
+
+
+__all__ = ["Arr", "format_node", "format_text", "normalize_string"]
