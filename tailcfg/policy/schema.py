@@ -1,0 +1,141 @@
+"""Validate a policy document against ``schemas/policy.schema.json`` with positions.
+
+Each JSON Schema error becomes a :class:`~tailcfg.source.Diagnostic` at the
+offending value (an unknown field points at its key), with a message that names
+the place the way the server does (``acls[0].src``, ``groups["group:a"]``).
+Errors come in document order.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from tailcfg.hujson import Document, JsonPath
+from tailcfg.resources import schema_path
+from tailcfg.source import Diagnostic, Severity
+
+SCHEMA_NAME = "policy.schema.json"
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TYPE_NAMES = {
+    "array": "an array",
+    "object": "an object",
+    "string": "a string",
+    "boolean": "a boolean",
+    "integer": "an integer",
+    "number": "a number",
+    "null": "null",
+}
+
+
+@lru_cache(maxsize=1)
+def policy_validator() -> Draft202012Validator:
+    """The compiled validator of the policy schema (loaded once)."""
+    schema = json.loads(schema_path(SCHEMA_NAME).read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def format_path(path: Iterable[str | int]) -> str:
+    """``acls[0].src[1]``, ``groups["group:a"]`` — how the server names a place."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENT.fullmatch(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _expected(types: Any) -> str:
+    names = [types] if isinstance(types, str) else list(types)
+    return " or ".join(_TYPE_NAMES.get(name, name) for name in names)
+
+
+def _at(where: str, message: str) -> str:
+    return f"{where}: {message}" if where else message
+
+
+def _diagnostics(doc: Document, error: ValidationError) -> list[tuple[JsonPath, Diagnostic]]:
+    path: JsonPath = tuple(error.absolute_path)
+    where = format_path(path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        allowed = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
+        out = []
+        for key in error.instance:
+            if key not in allowed:
+                key_path = (*path, key)
+                span = doc.key_span_at(key_path)
+                message = _at(where, f"unknown field {json.dumps(key)}")
+                out.append((key_path, Diagnostic(span, message, "unknown-field", Severity.ERROR)))
+        return out
+    if "propertyNames" in error.schema_path and isinstance(error.instance, str):
+        key_path = (*path, error.instance)
+        pattern = str(error.validator_value).lstrip("^")
+        message = _at(where, f"{json.dumps(error.instance)} must start with {json.dumps(pattern)}")
+        span = doc.key_span_at(key_path)
+        return [(key_path, Diagnostic(span, message, "schema", Severity.ERROR))]
+    if error.validator == "type":
+        expected = _expected(error.validator_value)
+        message = _at(where, f"expected {expected}, got {json_type(error.instance)}")
+    elif error.validator == "required":
+        missing = re.findall(r"'([^']*)' is a required property", error.message)
+        field = missing[0] if missing else str(error.validator_value)
+        message = _at(where, f"missing required field {json.dumps(field)}")
+    else:
+        message = _at(where, error.message)
+    return [(path, Diagnostic(doc.span_at(path), message, "schema", Severity.ERROR))]
+
+
+def document_order(value: Any, path: Sequence[str | int]) -> tuple[int, ...]:
+    """A sort key placing ``path`` where it appears in ``value`` (keys in file order)."""
+    key: list[int] = []
+    node = value
+    for part in path:
+        if isinstance(node, Mapping) and part in node:
+            key.append(list(node).index(part))
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            key.append(part)
+            node = node[part]
+        else:
+            break
+    return tuple(key)
+
+
+def schema_findings(doc: Document) -> list[tuple[JsonPath, Diagnostic]]:
+    """Schema errors with the path each one points at, in document order."""
+    found: list[tuple[JsonPath, Diagnostic]] = []
+    for error in policy_validator().iter_errors(doc.value):
+        found.extend(_diagnostics(doc, error))
+    found.sort(key=lambda item: document_order(doc.value, item[0]))
+    return found
+
+
+def check_schema(doc: Document) -> list[Diagnostic]:
+    """Every schema error of the document, positioned, in document order."""
+    return [diag for _path, diag in schema_findings(doc)]

@@ -1,0 +1,244 @@
+"""Declarations and references: groups, hosts, tagOwners, ipsets, autoApprovers, nodeAttrs.
+
+``check_alias`` is the one place that decides whether an alias used by a rule
+names something that exists, with the wording of the rule's section and side.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+
+from tailcfg.hujson import JsonPath
+from tailcfg.policy.validate_context import Context, aliases, quoted, strings
+from tailcfg.policy.validate_syntax import (
+    AUTOGROUPS,
+    Kind,
+    alias_kind,
+    is_ip_range,
+    parse_ip_or_prefix,
+)
+
+SSH_SRC_AUTOGROUPS = frozenset({"autogroup:member", "autogroup:tagged"})
+SSH_DST_AUTOGROUPS = frozenset({"autogroup:member", "autogroup:tagged", "autogroup:self"})
+_NOT_TARGETS = frozenset({"autogroup:internet", "autogroup:danger-all", "autogroup:nonroot"})
+_CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
+_RESERVED_POOLS = (
+    ipaddress.ip_network("100.100.100.0/24"),
+    ipaddress.ip_network("100.115.92.0/23"),
+)
+
+
+def domain_error(section: str, domain: str) -> str:
+    prefix = f"[{section}] " if section else ""
+    return (
+        f"{prefix}{domain} is not associated with this Tailnet and cannot be used in "
+        "user:*@<domain> expressions"
+    )
+
+
+def check_ip(ctx: Context, path: JsonPath, text: str) -> None:
+    if is_ip_range(text):
+        return
+    try:
+        parse_ip_or_prefix(text)
+    except ValueError as exc:
+        ctx.error(path, str(exc), "ip")
+
+
+def _tag_message(section: str, side: str, tag: str) -> str:
+    if section in ("acls", "grants") and side == "src":
+        return f"src=tag not found: {quoted(tag)}"
+    if section in ("acls", "grants") and side == "dst":
+        return f"dst={quoted(tag)}: tag not found: {quoted(tag)}"
+    return f"tag not found: {quoted(tag)}"
+
+
+def _check_autogroup(ctx: Context, path: JsonPath, alias: str, section: str, side: str) -> None:
+    if alias not in AUTOGROUPS:
+        ctx.error(path, f"unknown autogroup {quoted(alias)}", "autogroup")
+    elif section == "ssh":
+        allowed = SSH_SRC_AUTOGROUPS if side == "src" else SSH_DST_AUTOGROUPS
+        if alias == "autogroup:internet":
+            ctx.error(path, "autogroup:internet can only be used in ACL destinations", "autogroup")
+        elif alias not in allowed:
+            where = "sources" if side == "src" else "destinations"
+            ctx.error(
+                path, f"autogroup not supported for SSH {where}: {quoted(alias)}", "autogroup"
+            )
+    elif section == "nodeAttrs":
+        if alias in _NOT_TARGETS:
+            ctx.error(path, f"nodeAttrs target does not support {quoted(alias)}", "autogroup")
+        elif alias == "autogroup:self":
+            message = (
+                "autogroup:self is not supported as a nodeAttrs target "
+                "(Tailscale's server fails with an internal error)"
+            )
+            ctx.error(path, message, "autogroup")
+    elif side == "src" and alias in ("autogroup:self", "autogroup:internet", "autogroup:nonroot"):
+        ctx.error(path, f"{quoted(alias)} not valid on the src side of a rule", "autogroup")
+    elif side == "dst" and alias == "autogroup:danger-all":
+        ctx.error(path, "cannot use autogroup:danger-all as a dst", "autogroup")
+    elif side == "dst" and alias == "autogroup:nonroot":
+        ctx.error(path, f"{quoted(alias)} not valid on the dst side of a rule", "autogroup")
+
+
+def check_alias(ctx: Context, path: JsonPath, alias: str, *, section: str, side: str) -> None:
+    """Report an alias that names nothing, or is not allowed where it is used."""
+    kind = alias_kind(alias)
+    if kind is Kind.INVALID:
+        ctx.error(path, f"invalid alias format: {quoted(alias)}", "alias")
+    elif kind is Kind.IP:
+        check_ip(ctx, path, alias)
+    elif kind is Kind.HOST and alias not in ctx.hosts:
+        ctx.error(path, f"host not defined in policy: {quoted(alias)}", "undefined-host")
+    elif kind is Kind.GROUP and alias not in ctx.groups:
+        ctx.error(path, f"group not defined in policy: {quoted(alias)}", "undefined-group")
+    elif kind is Kind.TAG and alias not in ctx.tag_owners:
+        ctx.error(path, _tag_message(section, side, alias), "undefined-tag")
+    elif kind is Kind.IPSET and alias not in ctx.ipsets:
+        ctx.error(path, f"ipset not found: {quoted(alias)}", "undefined-ipset")
+    elif kind is Kind.AUTOGROUP:
+        _check_autogroup(ctx, path, alias, section, side)
+    elif kind is Kind.DOMAIN_USERS and ctx.domains is not None:
+        domain = alias.rpartition("@")[2]
+        if domain and domain not in ctx.domains:
+            ctx.error(path, domain_error(section, domain), "domain")
+
+
+# --- parse phase: the declarations themselves -------------------------------------------
+
+
+def parse_groups(ctx: Context) -> None:
+    """Nested groups are rejected; the server names the last group (by name) first."""
+    groups = ctx.groups
+    for name in sorted(groups, reverse=True):
+        for path, member in strings(groups, name, ("groups",)):
+            if member.startswith("group:"):
+                message = (
+                    f"groups[{quoted(name)}]: {quoted(member)}: group members cannot be recursive"
+                )
+                ctx.parse_error(path, message, "nested-group")
+                return
+
+
+def parse_hosts(ctx: Context) -> None:
+    for name, value in ctx.hosts.items():
+        if "@" in name or ":" in name or not name:
+            ctx.parse_error(
+                ("hosts", name), f"invalid hostname: {quoted(name)}", "host-name", key=True
+            )
+        elif isinstance(value, str):
+            try:
+                parse_ip_or_prefix(value)
+            except ValueError:
+                message = (
+                    f"hostname contains invalid IP address: hostname {quoted(name)} "
+                    f"address {quoted(value)}"
+                )
+                ctx.parse_error(("hosts", name), message, "ip")
+
+
+def parse_tag_owners(ctx: Context) -> None:
+    for name in ctx.tag_owners:
+        rest = name.removeprefix("tag:")
+        if name.startswith("tag:") and not (rest[:1].isascii() and rest[:1].isalpha()):
+            message = f"tagOwners[{quoted(name)}]: tag names must start with a letter, after 'tag:'"
+            ctx.parse_error(("tagOwners", name), message, "tag-name", key=True)
+
+
+def parse_auto_approvers(ctx: Context) -> None:
+    approvers = ctx.policy.get("autoApprovers")
+    routes = approvers.get("routes") if isinstance(approvers, Mapping) else None
+    if isinstance(routes, Mapping):
+        for prefix in routes:
+            try:
+                parse_ip_or_prefix(prefix)
+            except ValueError as exc:
+                ctx.parse_error(("autoApprovers", "routes", prefix), str(exc), "ip", key=True)
+
+
+# --- semantic phase ----------------------------------------------------------------------
+
+
+def _check_owner(ctx: Context, path: JsonPath, owner: str) -> None:
+    kind = alias_kind(owner)
+    if kind is Kind.GROUP and owner not in ctx.groups:
+        ctx.error(path, f"group not defined in policy: {quoted(owner)}", "undefined-group")
+    elif kind is Kind.TAG and owner not in ctx.tag_owners:
+        ctx.error(path, f"tag not found: {quoted(owner)}", "undefined-tag")
+    elif kind is Kind.AUTOGROUP and owner not in AUTOGROUPS:
+        ctx.error(path, f"unknown autogroup {quoted(owner)}", "autogroup")
+    elif kind not in (Kind.USER, Kind.GROUP, Kind.TAG, Kind.AUTOGROUP):
+        ctx.error(path, f"invalid owner format: {quoted(owner)}", "owner")
+
+
+def check_tag_owners(ctx: Context) -> None:
+    for tag in ctx.tag_owners:
+        for path, owner in strings(ctx.tag_owners, tag, ("tagOwners",)):
+            _check_owner(ctx, path, owner)
+
+
+def check_auto_approvers(ctx: Context) -> None:
+    approvers = ctx.policy.get("autoApprovers")
+    if not isinstance(approvers, Mapping):
+        return
+    routes = approvers.get("routes")
+    if isinstance(routes, Mapping):
+        for prefix in routes:
+            for path, owner in strings(routes, prefix, ("autoApprovers", "routes")):
+                _check_owner(ctx, path, owner)
+    for path, owner in strings(approvers, "exitNode", ("autoApprovers",)):
+        _check_owner(ctx, path, owner)
+
+
+def _check_pool(ctx: Context, path: JsonPath, text: str) -> None:
+    try:
+        pool = parse_ip_or_prefix(text)
+    except ValueError as exc:
+        ctx.error(path, str(exc), "ip")
+        return
+    if not (pool.version == 4 and pool.subnet_of(_CGNAT)):
+        ctx.error(path, f"nodeAttrs ipPool must be within 100.64.0.0/10: {quoted(text)}", "ip-pool")
+        return
+    for reserved in _RESERVED_POOLS:
+        if pool.overlaps(reserved):
+            message = (
+                "nodeAttrs ipPool must not overlap reserved Tailscale ranges: "
+                f"{quoted(text)} overlaps {quoted(str(reserved))}"
+            )
+            ctx.error(path, message, "ip-pool")
+
+
+def check_node_attrs(ctx: Context) -> None:
+    for path, rule in ctx.rules("nodeAttrs"):
+        for target_path, target in aliases(rule, "target", path):
+            check_alias(ctx, target_path, target, section="nodeAttrs", side="target")
+        for pool_path, pool in strings(rule, "ipPool", path):
+            _check_pool(ctx, pool_path, pool)
+
+
+def check_ipsets(ctx: Context) -> None:
+    for name in ctx.ipsets:
+        for path, entry in strings(ctx.ipsets, name, ("ipsets",)):
+            _check_ipset_entry(ctx, path, entry)
+
+
+def _check_ipset_entry(ctx: Context, path: JsonPath, entry: str) -> None:
+    body = entry
+    for prefix in ("add:", "remove:", "add ", "remove "):
+        body = body.removeprefix(prefix)
+    if alias_kind(body) in (Kind.IP, Kind.HOST, Kind.IPSET):
+        check_alias(ctx, path, body, section="ipsets", side="src")
+
+
+def any_strings(value: Any) -> list[str]:
+    """Every string inside a JSON value (used to find references for the warnings)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for item in value.values() for s in any_strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in any_strings(item)]
+    return []

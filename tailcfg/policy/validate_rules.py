@@ -1,0 +1,242 @@
+"""Checks of ``acls`` and ``grants`` entries, in the server's order and wording."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tailcfg.hujson import JsonPath
+from tailcfg.policy.validate_context import Context, aliases, quoted, strings
+from tailcfg.policy.validate_refs import check_alias
+from tailcfg.policy.validate_syntax import (
+    PORT_PROTOCOLS,
+    Kind,
+    alias_kind,
+    parse_ip_or_prefix,
+    parse_ports,
+    parse_proto,
+    split_alias_ports,
+)
+
+SELF = "autogroup:self"
+SELF_SOURCES_MESSAGE = "autogroup:self can only be used with users, groups, or supported autogroups"
+# tailscale.com capabilities that a policy may grant.
+ALLOWED_TAILSCALE_CAPS = frozenset(
+    f"tailscale.com/cap/{name}"
+    for name in ("drive", "relay", "webui", "kubernetes", "tsidp", "secrets")
+)
+
+
+def _proto(rule: Mapping[str, Any]) -> int | None:
+    value = rule.get("proto")
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_proto(value)
+    except ValueError:
+        return None
+
+
+def _parsed_dst(dst: str) -> tuple[str, list[tuple[int, int]]] | None:
+    try:
+        alias, ports = split_alias_ports(dst)
+        return alias, parse_ports(ports)
+    except ValueError:
+        return None
+
+
+def _acl_src_key(rule: Mapping[str, Any]) -> str:
+    return "src" if "src" in rule or "users" not in rule else "users"
+
+
+def _acl_dst_key(rule: Mapping[str, Any]) -> str:
+    return "dst" if "dst" in rule or "ports" not in rule else "ports"
+
+
+# --- parse phase -------------------------------------------------------------------------
+
+
+def _parse_acl_dst(ctx: Context, path: JsonPath, dst: str) -> None:
+    try:
+        _alias, ports = split_alias_ports(dst)
+    except ValueError as exc:
+        ctx.parse_error(path, f"dst={quoted(dst)}: {exc}", "port")
+        return
+    try:
+        parse_ports(ports)
+    except ValueError as exc:
+        ctx.parse_error(path, f"dst={quoted(dst)}: port range {quoted(ports)}: {exc}", "port")
+
+
+def parse_acls(ctx: Context) -> None:
+    for path, rule in ctx.rules("acls"):
+        for key, value in rule.items():
+            if key == "action" and isinstance(value, str) and value != "accept":
+                ctx.parse_error((*path, key), f"action={quoted(value)} is not supported", "action")
+            elif key in ("dst", "ports"):
+                for dst_path, dst in strings(rule, key, path):
+                    _parse_acl_dst(ctx, dst_path, dst)
+            elif key == "proto" and isinstance(value, str) and value:
+                try:
+                    parse_proto(value)
+                except ValueError as exc:
+                    ctx.parse_error((*path, key), str(exc), "proto")
+        if "action" not in rule:
+            ctx.parse_error(path, 'action="" is not supported', "action")
+
+
+def _parse_ip(ctx: Context, path: JsonPath, spec: str) -> None:
+    if spec == "*":
+        return
+    if ":" not in spec:
+        proto_text, ports = None, spec
+    else:
+        parts = spec.split(":")
+        if len(parts) != 2:
+            message = f"expected only one colon in Internet protocol and port type, got: {spec}"
+            ctx.parse_error(path, message, "port")
+            return
+        proto_text, ports = parts
+    try:
+        if proto_text is not None:
+            parse_proto(proto_text)
+        parse_ports(ports)
+    except ValueError as exc:
+        text = str(exc)
+        if not text.startswith("proto"):
+            text = f"port range {quoted(ports)}: {text}"
+        ctx.parse_error(path, text, "port")
+
+
+def parse_grants(ctx: Context) -> None:
+    for path, rule in ctx.rules("grants"):
+        for ip_path, spec in strings(rule, "ip", path):
+            _parse_ip(ctx, ip_path, spec)
+        via = rule.get("via")
+        if isinstance(via, list):
+            for index, tag in enumerate(via):
+                if not (isinstance(tag, str) and tag.startswith("tag:")):
+                    ctx.parse_error((*path, "via", index), "via can only be a tag", "via")
+                    break
+
+
+# --- semantic phase ----------------------------------------------------------------------
+
+
+def _self_sources_ok(ctx: Context, rule: Mapping[str, Any], src_key: str, *, acl: bool) -> bool:
+    allowed = {Kind.USER, Kind.GROUP, Kind.DOMAIN_USERS}
+    if acl:
+        allowed.add(Kind.WILDCARD)
+    src = rule.get(src_key)
+    for item in src if isinstance(src, list) else []:
+        if not isinstance(item, str):
+            continue
+        if item.strip() != "autogroup:member" and alias_kind(item.strip()) not in allowed:
+            return False
+    return True
+
+
+def _check_acl(ctx: Context, path: JsonPath, rule: Mapping[str, Any]) -> None:
+    src_key, dst_key = _acl_src_key(rule), _acl_dst_key(rule)
+    for src_path, src in aliases(rule, src_key, path):
+        check_alias(ctx, src_path, src, section="acls", side="src")
+    parsed = []
+    for dst_path, dst in strings(rule, dst_key, path):
+        entry = _parsed_dst(dst)
+        if entry is not None:
+            entry = (entry[0].strip(), entry[1])
+            parsed.append((dst_path, *entry))
+            check_alias(ctx, dst_path, entry[0], section="acls", side="dst")
+    proto = _proto(rule)
+    if proto is not None and proto not in PORT_PROTOCOLS:
+        for dst_path, _alias, ports in parsed:
+            if ports != [(0, 65535)]:
+                message = (
+                    f"protocol does not support specific ports: {quoted(str(rule['proto']))}, "
+                    'only "*" is allowed'
+                )
+                ctx.error(dst_path, message, "proto")
+                break
+    self_paths = [p for p, alias, _ports in parsed if alias == SELF]
+    if self_paths and not _self_sources_ok(ctx, rule, src_key, acl=True):
+        ctx.error(self_paths[0], SELF_SOURCES_MESSAGE, "autogroup")
+
+
+def check_acls(ctx: Context) -> None:
+    for path, rule in ctx.rules("acls"):
+        _check_acl(ctx, path, rule)
+
+
+def _check_capabilities(ctx: Context, path: JsonPath, app: Mapping[str, Any]) -> None:
+    for name in app:
+        if "://" in name or "/" not in name:
+            message = "capability name must have the form {domain}/{path}"
+            ctx.error((*path, "app", name), message, "capability", key=True)
+        elif name.startswith("tailscale.com/") and name not in ALLOWED_TAILSCALE_CAPS:
+            message = "capability name must not be in the tailscale.com domain"
+            ctx.error((*path, "app", name), message, "capability", key=True)
+
+
+def _check_grant_targets(ctx: Context, path: JsonPath, rule: Mapping[str, Any]) -> None:
+    app = rule.get("app")
+    has_app = isinstance(app, Mapping) and len(app) > 0
+    for dst_path, dst in aliases(rule, "dst", path):
+        if has_app and dst == "autogroup:internet":
+            ctx.error(dst_path, "cannot use app grants with autogroup:internet", "grant")
+            break
+    for dst_path, dst in aliases(rule, "dst", path):
+        if alias_kind(dst) is Kind.IP and "/" in dst:
+            try:
+                network = parse_ip_or_prefix(dst)
+            except ValueError:
+                continue
+            if network.prefixlen == 0:
+                message = (
+                    f'dst {quoted(str(network))}: to allow all IP addresses, use "*" or '
+                    '"autogroup:internet"'
+                )
+                ctx.error(dst_path, message, "default-route")
+                break
+
+
+def _check_grant(ctx: Context, path: JsonPath, rule: Mapping[str, Any]) -> None:
+    ip, app = rule.get("ip"), rule.get("app")
+    has_ip = isinstance(ip, list) and len(ip) > 0
+    if not has_ip and not (isinstance(app, Mapping) and len(app) > 0):
+        ctx.error(path, "ip and app can not both be empty", "grant")
+    if isinstance(app, Mapping):
+        _check_capabilities(ctx, path, app)
+    _check_grant_targets(ctx, path, rule)
+    for src_path, src in aliases(rule, "src", path):
+        check_alias(ctx, src_path, src, section="grants", side="src")
+    for dst_path, dst in aliases(rule, "dst", path):
+        check_alias(ctx, dst_path, dst, section="grants", side="dst")
+    for via_path, tag in aliases(rule, "via", path):
+        if tag.startswith("tag:") and tag not in ctx.tag_owners:
+            ctx.error(via_path, f"tag {quoted(tag)} not found", "undefined-tag")
+    self_paths = [p for p, dst in aliases(rule, "dst", path) if dst == SELF]
+    if self_paths and not _self_sources_ok(ctx, rule, "src", acl=False):
+        ctx.error(self_paths[0], SELF_SOURCES_MESSAGE, "autogroup")
+    _check_ip_protocols(ctx, path, rule)
+
+
+def _check_ip_protocols(ctx: Context, path: JsonPath, rule: Mapping[str, Any]) -> None:
+    for ip_path, spec in strings(rule, "ip", path):
+        proto_text, colon, ports = spec.partition(":")
+        if not colon or ports == "*" or ":" in ports:
+            continue
+        try:
+            proto = parse_proto(proto_text)
+        except ValueError:
+            continue
+        if proto not in PORT_PROTOCOLS:
+            message = (
+                f"protocol does not support specific ports: {quoted(proto_text)}, "
+                'only "*" is allowed'
+            )
+            ctx.error(ip_path, message, "proto")
+
+
+def check_grants(ctx: Context) -> None:
+    for path, rule in ctx.rules("grants"):
+        _check_grant(ctx, path, rule)

@@ -1,0 +1,283 @@
+"""Parsers for the small languages inside policy strings, with the server's error texts.
+
+Ports (``22``, ``80,443``, ``8000-8100``, ``*``), IP protocols (names and IANA
+numbers), Go durations (``time.ParseDuration``, used by SSH ``checkPeriod``), IP
+addresses and prefixes, and the alias kinds (tag, group, user, host, ...).
+Each parser raises :class:`ValueError` whose text is the server's wording.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# IANA numbers of the protocol names the server knows.
+PROTOCOLS: dict[str, int] = {
+    "icmp": 1,
+    "igmp": 2,
+    "ipv4": 4,
+    "ip-in-ip": 4,
+    "tcp": 6,
+    "egp": 8,
+    "igp": 9,
+    "udp": 17,
+    "gre": 47,
+    "esp": 50,
+    "ah": 51,
+    "ipv6-icmp": 58,
+    "sctp": 132,
+    "fc": 133,
+}
+# Protocols whose rules may name specific ports; all others allow only "*".
+PORT_PROTOCOLS = frozenset({6, 17, 132})
+
+# Autogroups Tailscale defines. Roles (admin, owner, ...) select users by role.
+AUTOGROUPS = frozenset(
+    {
+        "autogroup:internet",
+        "autogroup:member",
+        "autogroup:tagged",
+        "autogroup:self",
+        "autogroup:danger-all",
+        "autogroup:nonroot",
+        "autogroup:shared",
+        "autogroup:admin",
+        "autogroup:owner",
+        "autogroup:it-admin",
+        "autogroup:network-admin",
+        "autogroup:billing-admin",
+        "autogroup:auditor",
+    }
+)
+
+_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9}
+_NS.update({"m": 60 * 10**9, "h": 3600 * 10**9})
+_MAX_INT64 = (1 << 63) - 1
+
+
+class Kind(StrEnum):
+    """What an alias string names, decided the way the server does."""
+
+    WILDCARD = "*"
+    IP = "ip"
+    USER = "user"
+    DOMAIN_USERS = "domain-users"  # user:*@domain
+    GROUP = "group"
+    TAG = "tag"
+    AUTOGROUP = "autogroup"
+    IPSET = "ipset"
+    HOST = "host"
+    INVALID = "invalid"
+
+
+def go_quote(text: str) -> str:
+    """Go's ``strconv.Quote`` for the strings that appear in policy errors."""
+    out = ['"']
+    specials = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    specials["\v"] = "\\v"
+    for ch in text:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch in specials:
+            out.append(specials[ch])
+        elif ch.isprintable() or ch == " ":
+            out.append(ch)
+        elif ord(ch) < 0x80:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    out.append('"')
+    return "".join(out)
+
+
+def _time_quote(text: str) -> str:
+    """The quoting of Go's ``time`` package: non-ASCII bytes as ``\\xNN``."""
+    out = ['"']
+    for ch in text:
+        if ord(ch) >= 0x80 or ch < " ":
+            out.extend(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogatepass"))
+        else:
+            out.append("\\" + ch if ch in ('"', "\\") else ch)
+    out.append('"')
+    return "".join(out)
+
+
+def parse_go_duration(text: str) -> int:
+    """Nanoseconds of a Go duration string; errors as ``time.ParseDuration`` words them."""
+    invalid = ValueError("time: invalid duration " + _time_quote(text))
+    rest, neg = text, False
+    if rest[:1] in ("-", "+"):
+        neg, rest = rest[0] == "-", rest[1:]
+    if rest == "0":
+        return 0
+    if not rest:
+        raise invalid
+    total = 0
+    while rest:
+        match = re.match(r"([0-9]*)(?:\.([0-9]*))?", rest)
+        assert match is not None
+        whole, frac = match.group(1), match.group(2)
+        if rest[0] not in "0123456789." or (not whole and not frac):
+            raise invalid
+        rest = rest[match.end() :]
+        unit_match = re.match(r"[^0-9.]*", rest)
+        assert unit_match is not None
+        unit = unit_match.group(0)
+        if not unit:
+            raise ValueError("time: missing unit in duration " + _time_quote(text))
+        rest = rest[len(unit) :]
+        if unit not in _NS:
+            raise ValueError(
+                f"time: unknown unit {_time_quote(unit)} in duration {_time_quote(text)}"
+            )
+        scale = _NS[unit]
+        value = int(whole or "0")
+        if value > (1 << 63) // scale:
+            raise invalid
+        value *= scale
+        if frac:
+            value += int(int(frac) * (scale / 10 ** len(frac)))
+        total += value
+        if total > 1 << 63:
+            raise invalid
+    if not neg and total > _MAX_INT64:
+        raise invalid
+    return -total if neg else total
+
+
+def _frac(value: int, precision: int) -> tuple[str, int]:
+    digits = f"{value % 10**precision:0{precision}d}".rstrip("0")
+    return ("." + digits if digits else ""), value // 10**precision
+
+
+def format_go_duration(ns: int) -> str:
+    """Go's ``time.Duration.String``: ``1h2m3.5s``, ``200h0m0s``, ``-1m0s``, ``1.5ms``."""
+    if ns == 0:
+        return "0s"
+    sign, u = ("-" if ns < 0 else ""), abs(ns)
+    if u < 10**9:
+        if u < 1_000:
+            return f"{sign}{u}ns"
+        if u < 1_000_000:
+            frac, whole = _frac(u, 3)
+            return f"{sign}{whole}{frac}µs"
+        frac, whole = _frac(u, 6)
+        return f"{sign}{whole}{frac}ms"
+    frac, secs = _frac(u, 9)
+    text = f"{secs % 60}{frac}s"
+    minutes = secs // 60
+    if minutes:
+        text = f"{minutes % 60}m{text}"
+        hours = minutes // 60
+        if hours:
+            text = f"{hours}h{text}"
+    return sign + text
+
+
+def _port(text: str, which: str) -> int:
+    if not re.fullmatch(r"[0-9]+", text) or int(text) > 65535:
+        raise ValueError(f"invalid {which} integer")
+    return int(text)
+
+
+def parse_ports(spec: str) -> list[tuple[int, int]]:
+    """``*``, ``22``, ``80,443``, ``8000-8100`` to inclusive ranges."""
+    if spec == "*":
+        return [(0, 65535)]
+    ranges = []
+    for part in spec.split(","):
+        first_text, dash, last_text = part.partition("-")
+        first = _port(first_text, "first")
+        last = _port(last_text, "last") if dash else first
+        if first == 0:
+            raise ValueError("first port must be >0, or use '*'")
+        if first > last:
+            raise ValueError(f"invalid port range: first port {first} is greater than last {last}")
+        ranges.append((first, last))
+    return ranges
+
+
+def split_alias_ports(dst: str) -> tuple[str, str]:
+    """Split an ACL destination ``alias:ports`` at its last colon (``[v6]:ports`` too)."""
+    if dst.startswith("["):
+        close = dst.find("]")
+        if close != -1 and dst[close + 1 : close + 2] == ":":
+            return dst[1:close], dst[close + 2 :]
+    alias, colon, ports = dst.rpartition(":")
+    if not colon:
+        raise ValueError("missing port: use alias:port, alias:* or alias:first-last")
+    return alias, ports
+
+
+def parse_proto(text: str) -> int:
+    """A protocol name or IANA number (0-255, no leading zeros) to its number."""
+    lowered = text.lower()
+    if lowered in PROTOCOLS:
+        return PROTOCOLS[lowered]
+    if re.fullmatch(r"[1-9][0-9]*", text) and int(text) <= 255:
+        return int(text)
+    raise ValueError(
+        f"proto name {go_quote(text)} not known; "
+        "use protocol number 0-255 or protocol name (icmp, tcp, udp, etc.)"
+    )
+
+
+def parse_ip_or_prefix(text: str) -> IPNetwork:
+    """An address (as a /32 or /128) or a CIDR prefix; errors name the bad part."""
+    addr_text, slash, bits = text.partition("/")
+    try:
+        addr = ipaddress.ip_address(addr_text)
+    except ValueError:
+        raise ValueError(f"ParseAddr({go_quote(addr_text)}): invalid IP address") from None
+    if not slash:
+        return ipaddress.ip_network(addr)
+    if not re.fullmatch(r"0|[1-9][0-9]*", bits) or int(bits) > addr.max_prefixlen:
+        raise ValueError(f"netip.ParsePrefix({go_quote(text)}): bad bits after slash")
+    return ipaddress.ip_network(f"{addr}/{bits}", strict=False)
+
+
+def looks_like_ip(text: str) -> bool:
+    """Digits and dots (IPv4) or hex and colons (IPv6), with an optional /bits."""
+    head = text.partition("/")[0]
+    return bool(
+        re.fullmatch(r"[0-9.]+", head) or re.fullmatch(r"[0-9a-fA-F:.]*:[0-9a-fA-F:.]*", head)
+    )
+
+
+def is_ip_range(text: str) -> bool:
+    """``100.64.0.1-100.64.0.9``: an address range, as ipsets and sources allow."""
+    first, dash, last = text.partition("-")
+    if not dash:
+        return False
+    try:
+        return ipaddress.ip_address(first).version == ipaddress.ip_address(last).version
+    except ValueError:
+        return False
+
+
+def alias_kind(alias: str) -> Kind:
+    """Classify an alias the way the server does (an IP literal wins over a host name)."""
+    if alias == "*":
+        return Kind.WILDCARD
+    if looks_like_ip(alias) or is_ip_range(alias):
+        return Kind.IP
+    if alias.startswith("user:") and "@" in alias:
+        return Kind.DOMAIN_USERS
+    for prefix, kind in (
+        ("group:", Kind.GROUP),
+        ("tag:", Kind.TAG),
+        ("autogroup:", Kind.AUTOGROUP),
+        ("ipset:", Kind.IPSET),
+    ):
+        if alias.startswith(prefix):
+            return kind
+    if "@" in alias:
+        return Kind.USER
+    if ":" not in alias and alias:
+        return Kind.HOST
+    return Kind.INVALID
