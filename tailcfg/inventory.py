@@ -71,6 +71,7 @@ class Admin:
 class ControlConfig:
     backend: Backend = "tailscale"
     url: str = DEFAULT_URLS["tailscale"]
+    oauth_tags: tuple[str, ...] = ()  # the tags an OAuth client owns (keys must be owned by them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +192,7 @@ def _build(path: Path, data: Any, plain: dict[str, Any]) -> Inventory:
         path=path,
         root_dir=root,
         tailnet=plain.get("tailnet", "-"),
-        control=ControlConfig(backend=backend, url=url.rstrip("/")),
+        control=ControlConfig(backend, url.rstrip("/"), tuple(control_raw.get("oauth_tags", ()))),
         policy=root / plain.get("policy", "policy.hujson"),
         secrets_dir=root / plain.get("secrets_dir", "secrets"),
         admins=tuple(Admin(a["name"], a["age"]) for a in plain.get("admins") or ()),

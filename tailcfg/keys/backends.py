@@ -1,0 +1,292 @@
+"""Control servers that mint auth keys: Tailscale API v2, Headscale v1, the embedded plane.
+
+* Tailscale v2: ``POST /api/v2/tailnet/{tailnet}/keys`` with
+  ``capabilities.devices.create{reusable, ephemeral, preauthorized, tags}``, ``expirySeconds``
+  and ``description``; ``DELETE /api/v2/tailnet/{tailnet}/keys/{id}``; ``GET .../keys``.
+  Authenticated by an API key, or by an OAuth client (``POST /api/v2/oauth/token``,
+  client-credentials grant, scope ``auth_keys``).
+* Headscale v1: ``POST /api/v1/preauthkey`` (``user``, ``reusable``, ``ephemeral``,
+  ``expiration``, ``aclTags``) answering ``{"preAuthKey": {...}}``;
+  ``POST /api/v1/preauthkey/expire`` (``{"id"}``); ``GET /api/v1/preauthkey``.
+* embedded: tailcfg's own control plane speaks the v2 API, so it is a TailscaleV2 at its URL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import httpx
+
+from tailcfg.errors import BackendError
+from tailcfg.inventory import ControlConfig
+from tailcfg.keys.credentials import Credentials
+from tailcfg.keys.http import JsonClient
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRequest:
+    tags: tuple[str, ...] = ()
+    reusable: bool = False
+    ephemeral: bool = False
+    preauthorized: bool = True
+    expiry_seconds: int = 90 * 86400
+    description: str = ""
+    user: str | None = None  # Headscale: the owner of an untagged key
+
+
+@dataclass(frozen=True, slots=True)
+class MintedKey:
+    id: str
+    secret: str = field(repr=False)
+    expires: datetime
+    tags: tuple[str, ...] = ()
+    reusable: bool = False
+    ephemeral: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    id: str
+    expires: datetime | None = None
+    tags: tuple[str, ...] = ()
+    revoked: bool = False
+
+
+class KeyBackend(Protocol):
+    name: str
+
+    def create_key(self, request: KeyRequest) -> MintedKey: ...
+
+    def delete_key(self, key_id: str) -> None: ...
+
+    def list_keys(self) -> list[KeyInfo]: ...
+
+    def close(self) -> None: ...
+
+
+def parse_time(value: Any) -> datetime | None:
+    """RFC 3339 (``Z`` or offset, fractional seconds of any length) -> aware UTC datetime."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.replace("Z", "+00:00")
+    if "." in text:  # Go writes nanoseconds; fromisoformat takes at most microseconds
+        head, _, rest = text.partition(".")
+        digits = "".join(c for c in rest if c.isdigit())
+        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Closing:
+    _http: JsonClient
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> _Closing:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class TailscaleV2(_Closing):
+    """Tailscale's API v2 (and the embedded control plane, which speaks it)."""
+
+    name = "tailscale"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        tailnet: str,
+        credentials: Credentials,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self._creds = credentials
+        if not (credentials.uses_oauth or credentials.tailscale_api_key):
+            raise BackendError(
+                "no Tailscale credentials: set TAILSCALE_API_KEY, or TAILSCALE_OAUTH_CLIENT_ID"
+                " and TAILSCALE_OAUTH_CLIENT_SECRET"
+            )
+        self._http = JsonClient(
+            url, secrets=credentials.secrets(), transport=transport, sleep=sleep or time.sleep
+        )
+        self._keys = f"/api/v2/tailnet/{quote(tailnet, safe='')}/keys"
+        self._token: str | None = None
+
+    def _auth(self) -> str:
+        if self._token is None:
+            if self._creds.uses_oauth:
+                answer = self._http.request(
+                    "POST",
+                    "/api/v2/oauth/token",
+                    form={
+                        "client_id": self._creds.oauth_client_id or "",
+                        "client_secret": self._creds.oauth_client_secret or "",
+                        "grant_type": "client_credentials",
+                        "scope": "auth_keys",
+                    },
+                )
+                token = answer.get("access_token") if isinstance(answer, dict) else None
+                if not isinstance(token, str) or not token:
+                    raise BackendError("OAuth token endpoint answered without access_token")
+                self._http.add_secret(token)
+                self._token = token
+            else:
+                self._token = self._creds.tailscale_api_key or ""
+        return self._token
+
+    def create_key(self, request: KeyRequest) -> MintedKey:
+        create = {
+            "reusable": request.reusable,
+            "ephemeral": request.ephemeral,
+            "preauthorized": request.preauthorized,
+            "tags": list(request.tags),
+        }
+        body = {
+            "capabilities": {"devices": {"create": create}},
+            "expirySeconds": request.expiry_seconds,
+            "description": request.description[:50],
+        }
+        answer = self._http.request("POST", self._keys, token=self._auth(), json_body=body)
+        if not isinstance(answer, dict) or not answer.get("id") or not answer.get("key"):
+            raise BackendError("key creation answered without id/key")
+        self._http.add_secret(str(answer["key"]))
+        got = answer.get("capabilities", {}).get("devices", {}).get("create", {})
+        expires = parse_time(answer.get("expires")) or datetime.now(UTC) + timedelta(
+            seconds=request.expiry_seconds
+        )
+        return MintedKey(
+            id=str(answer["id"]),
+            secret=str(answer["key"]),
+            expires=expires,
+            tags=tuple(got.get("tags", request.tags)),
+            reusable=bool(got.get("reusable", request.reusable)),
+            ephemeral=bool(got.get("ephemeral", request.ephemeral)),
+        )
+
+    def delete_key(self, key_id: str) -> None:
+        path = f"{self._keys}/{quote(key_id, safe='')}"
+        self._http.request("DELETE", path, token=self._auth(), ok_statuses=(404,))
+
+    def list_keys(self) -> list[KeyInfo]:
+        answer = self._http.request("GET", self._keys, token=self._auth())
+        keys = answer.get("keys", []) if isinstance(answer, dict) else []
+        return [_tailscale_info(k) for k in keys if isinstance(k, dict) and k.get("id")]
+
+
+def _tailscale_info(raw: dict[str, Any]) -> KeyInfo:
+    create = raw.get("capabilities", {}).get("devices", {}).get("create", {})
+    return KeyInfo(
+        id=str(raw["id"]),
+        expires=parse_time(raw.get("expires")),
+        tags=tuple(create.get("tags", ())),
+        revoked=bool(raw.get("revoked") or raw.get("invalid")),
+    )
+
+
+class HeadscaleV1(_Closing):
+    """Headscale's REST API v1 (grpc-gateway JSON, camelCase)."""
+
+    name = "headscale"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        credentials: Credentials,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        if not credentials.headscale_api_key:
+            raise BackendError("no Headscale credentials: set HEADSCALE_API_KEY")
+        self._token = credentials.headscale_api_key
+        self._http = JsonClient(
+            url, secrets=credentials.secrets(), transport=transport, sleep=sleep or time.sleep
+        )
+
+    def create_key(self, request: KeyRequest) -> MintedKey:
+        expires = datetime.now(UTC).replace(microsecond=0) + timedelta(
+            seconds=request.expiry_seconds
+        )
+        body: dict[str, Any] = {
+            "reusable": request.reusable,
+            "ephemeral": request.ephemeral,
+            "expiration": format_time(expires),
+            "aclTags": list(request.tags),
+        }
+        if request.user:
+            body["user"] = request.user
+        answer = self._http.request("POST", "/api/v1/preauthkey", token=self._token, json_body=body)
+        key = answer.get("preAuthKey") if isinstance(answer, dict) else None
+        if not isinstance(key, dict) or not key.get("key") or key.get("id") in (None, ""):
+            raise BackendError("preauthkey creation answered without preAuthKey.id/key")
+        self._http.add_secret(str(key["key"]))
+        return MintedKey(
+            id=str(key["id"]),
+            secret=str(key["key"]),
+            expires=parse_time(key.get("expiration")) or expires,
+            tags=tuple(key.get("aclTags", request.tags)),
+            reusable=bool(key.get("reusable", request.reusable)),
+            ephemeral=bool(key.get("ephemeral", request.ephemeral)),
+        )
+
+    def delete_key(self, key_id: str) -> None:
+        self._http.request(
+            "POST", "/api/v1/preauthkey/expire", token=self._token, json_body={"id": key_id}
+        )
+
+    def list_keys(self) -> list[KeyInfo]:
+        answer = self._http.request("GET", "/api/v1/preauthkey", token=self._token)
+        keys = answer.get("preAuthKeys", []) if isinstance(answer, dict) else []
+        now = datetime.now(UTC)
+        infos = []
+        for raw in keys:
+            if not isinstance(raw, dict) or raw.get("id") in (None, ""):
+                continue
+            expires = parse_time(raw.get("expiration"))
+            infos.append(
+                KeyInfo(
+                    id=str(raw["id"]),
+                    expires=expires,
+                    tags=tuple(raw.get("aclTags", ())),
+                    revoked=expires is not None and expires <= now,
+                )
+            )
+        return infos
+
+
+def make_backend(
+    control: ControlConfig,
+    *,
+    tailnet: str,
+    credentials: Credentials,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> TailscaleV2 | HeadscaleV1:
+    """The backend for the inventory's ``control`` section (a context manager)."""
+    if control.backend == "headscale":
+        return HeadscaleV1(control.url, credentials=credentials, transport=transport, sleep=sleep)
+    return TailscaleV2(
+        control.url, tailnet=tailnet, credentials=credentials, transport=transport, sleep=sleep
+    )
