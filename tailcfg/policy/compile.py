@@ -1,0 +1,242 @@
+"""Per-device packet filters, SSH policies and peers from the tailnet-wide rules.
+
+The server merges rules with equal (SrcIPs, IPProto) across the whole rule list, then
+reduces the result to each device: a ``DstPorts`` element stays when its address is
+the device's, overlaps one of the device's approved subnet routes, or (for exit nodes)
+lies in the internet. Here the equivalent is computed per device from an index of which
+element reaches which device, so the work is proportional to the output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tailcfg.policy import addrs
+from tailcfg.policy.addrs import Interval
+from tailcfg.policy.compiled import CompiledNode, CompiledPolicy
+from tailcfg.policy.filters import (
+    CapRule,
+    DstEntry,
+    FilterRule,
+    RuleKey,
+    RuleSet,
+    SelfRule,
+    ViaRule,
+    build_rules,
+)
+from tailcfg.policy.model import Policy
+from tailcfg.policy.nodes import Node
+from tailcfg.policy.resolve import AddrSet, Resolver
+from tailcfg.policy.ssh import compile_ssh
+
+_INTERNET = [iv for t in addrs.INTERNET_DST if (iv := addrs.parse_interval(t))]
+
+# (group position, rule position, sub-index, element index, key, payload)
+_Item = tuple[int, int, int, int, Any, Any]
+
+
+class _Targets:
+    """Which devices an address interval reaches (own address, subnet route, exit)."""
+
+    def __init__(self, r: Resolver) -> None:
+        self.r = r
+        self.routers = [(n, r.subnet_route_intervals(n)) for n in r.nodes]
+        self.routers = [(n, ivs) for n, ivs in self.routers if ivs]
+        self.exits = [n for n in r.nodes if r.is_exit_node(n)]
+        self._cache: dict[Interval, list[Node]] = {}
+
+    def __call__(self, iv: Interval) -> list[Node]:
+        hit = self._cache.get(iv)
+        if hit is not None:
+            return hit
+        found = {n.name: n for n in self.r.nodes_in(iv)}
+        for n, routes in self.routers:
+            if any(addrs.overlaps(iv, rt) for rt in routes):
+                found.setdefault(n.name, n)
+        if self.exits and any(addrs.contains(inet, iv) for inet in _INTERNET):
+            for n in self.exits:
+                found.setdefault(n.name, n)
+        out = list(found.values())
+        self._cache[iv] = out
+        return out
+
+
+def _cap_dsts(r: Resolver, node: Node, ivs: Sequence[Interval]) -> list[str]:
+    found: set[Interval] = set()
+    for v, lo, _ in r.ivs[node.name]:
+        if any(iv[0] == v and iv[1] <= lo <= iv[2] for iv in ivs):
+            found.add((v, lo, lo))
+    routes = r.subnet_route_intervals(node)
+    if routes:
+        for iv in ivs:
+            for p in addrs.split_prefixes(iv):
+                if any(addrs.overlaps(p, rt) for rt in routes):
+                    found.add(p)
+    ordered = sorted(found, key=lambda p: (p[0], p[1], p[2] - p[1]))
+    return [addrs.render_prefix(p) for p in ordered]
+
+
+class _Compiler:
+    def __init__(self, rules: RuleSet, r: Resolver) -> None:
+        self.r = r
+        self.rules = rules.rules
+        self.targets = _Targets(r)
+        self.first: dict[RuleKey, int] = {}
+        self.per_node: dict[str, list[_Item]] = {n.name: [] for n in r.nodes}
+        self.everyone: list[_Item] = []
+        self.special: list[SelfRule | ViaRule] = []
+        self._index()
+
+    def _index(self) -> None:
+        for rule in self.rules:
+            if isinstance(rule, FilterRule):
+                self.first.setdefault(rule.key, rule.pos)
+        for rule in self.rules:
+            if isinstance(rule, FilterRule):
+                gpos = self.first[rule.key]
+                for i, e in enumerate(rule.dsts):
+                    item: _Item = (gpos, rule.pos, 0, i, rule.key, e)
+                    if e.iv is None:
+                        self.everyone.append(item)
+                    else:
+                        for n in self.targets(e.iv):
+                            self.per_node[n.name].append(item)
+            elif isinstance(rule, CapRule):
+                reached: dict[str, Node] = {}
+                for ivs, _ in rule.grants:
+                    for iv in ivs:
+                        for n in self.targets(iv):
+                            reached.setdefault(n.name, n)
+                for name in reached:
+                    self.per_node[name].append((rule.pos, rule.pos, 0, 0, None, rule))
+            else:
+                self.special.append(rule)
+
+    def _expand_self(self, rule: SelfRule, node: Node) -> list[_Item]:
+        same = self.r.same_user(node)
+        srcs = [n for n in same if rule.srcset.contains_node(self.r.ivs[n.name])]
+        if not srcs:
+            return []
+        src_ivs: list[Interval] = []
+        for n in srcs:
+            src_ivs.extend(self.r.ivs[n.name])
+        src = tuple(AddrSet(src_ivs).strings())
+        mine = self.r.ivs[node.name]
+        if rule.app is not None:
+            dsts = [addrs.render_prefix(iv) for iv in mine]
+            cap = {"SrcIPs": list(src), "CapGrant": [{"Dsts": dsts, "CapMap": rule.app}]}
+            return [(rule.pos, rule.pos, 0, 0, None, cap)]
+        key: RuleKey = (src, rule.proto)
+        gpos = min(self.first.get(key, rule.pos), rule.pos)
+        out: list[_Item] = []
+        i = 0
+        for first, last in rule.ports:
+            for iv in mine:
+                entry = DstEntry(addrs.render(iv), iv, first, last)
+                out.append((gpos, rule.pos, 0, i, key, entry))
+                i += 1
+        return out
+
+    def _expand_via(self, rule: ViaRule, node: Node) -> list[_Item]:
+        if not any(t in node.tags for t in rule.via):
+            return []
+        subnet = {addrs.canonical(x) for x in self.r.subnet_routes(node)}
+        exits = [x for x in self.r.approved_routes(node) if addrs.is_exit_route(x)]
+        prefixes: list[str] = []
+        for d in rule.dst_aliases:
+            if d == "autogroup:internet":
+                prefixes.extend(addrs.canonical(x) for x in exits)
+            elif addrs.is_cidr_literal(d) or addrs.parse_addr(d):
+                c = addrs.canonical(d)
+                if c in subnet:
+                    prefixes.append(c)
+        out: list[_Item] = []
+        for sub, spec in enumerate(rule.specs):
+            key: RuleKey = (rule.src, spec.proto)
+            gpos = min(self.first.get(key, rule.pos), rule.pos)
+            i = 0
+            for p in prefixes:
+                for first, last in spec.ports:
+                    entry = DstEntry(p, addrs.parse_interval(p), first, last)
+                    out.append((gpos, rule.pos, sub, i, key, entry))
+                    i += 1
+        return out
+
+    def node_filter(self, node: Node) -> list[dict[str, Any]]:
+        items = list(self.per_node[node.name])
+        items.extend(self.everyone)
+        for rule in self.special:
+            if isinstance(rule, SelfRule):
+                items.extend(self._expand_self(rule, node))
+            else:
+                items.extend(self._expand_via(rule, node))
+        items.sort(key=lambda t: (t[0], t[1], t[2], t[3]))
+        out: list[dict[str, Any]] = []
+        by_key: dict[Any, dict[str, Any]] = {}
+        for _, _, _, _, key, payload in items:
+            if key is None:
+                rendered = self._cap(payload, node)
+                if rendered is not None:
+                    out.append(rendered)
+                continue
+            merged = by_key.get(key)
+            if merged is None:
+                merged = {"SrcIPs": list(key[0]), "DstPorts": []}
+                if key[1]:
+                    merged["IPProto"] = list(key[1])
+                by_key[key] = merged
+                out.append(merged)
+            merged["DstPorts"].append(payload.wire())
+        return out
+
+    def _cap(self, payload: Any, node: Node) -> dict[str, Any] | None:
+        if isinstance(payload, dict):
+            return payload
+        rule: CapRule = payload
+        grants = []
+        for ivs, capmap in rule.grants:
+            dsts = _cap_dsts(self.r, node, ivs)
+            if dsts:
+                grants.append({"Dsts": dsts, "CapMap": capmap})
+        if not grants:
+            return None
+        return {"SrcIPs": list(rule.src), "CapGrant": grants}
+
+
+def _peers(r: Resolver, filters: dict[str, list[dict[str, Any]]]) -> dict[str, set[str]]:
+    peers: dict[str, set[str]] = {n.name: set() for n in r.nodes}
+    cache: dict[tuple[str, ...], set[str]] = {}
+    everyone = {n.name for n in r.nodes}
+    for name, rules in filters.items():
+        for rule in rules:
+            src = tuple(rule["SrcIPs"])
+            reach = cache.get(src)
+            if reach is None:
+                if "*" in src:
+                    reach = everyone
+                else:
+                    reach = set()
+                    for s in src:
+                        iv = addrs.parse_interval(s)
+                        if iv is not None:
+                            reach.update(n.name for n in r.nodes_in(iv))
+                cache[src] = reach
+            peers[name] |= reach
+            for other in reach:
+                peers[other].add(name)
+    for name, s in peers.items():
+        s.discard(name)
+    return peers
+
+
+def compile_nodes(policy: Policy, resolver: Resolver, *, check_url: str) -> CompiledPolicy:
+    """Compile every device of ``resolver`` (see :func:`tailcfg.policy.engine.compile_policy`)."""
+    c = _Compiler(build_rules(policy, resolver), resolver)
+    filters = {n.name: c.node_filter(n) for n in resolver.nodes}
+    peers = _peers(resolver, filters)
+    out: dict[str, CompiledNode] = {}
+    for n in resolver.nodes:
+        ssh = compile_ssh(policy, resolver, n, check_url=check_url)
+        out[n.name] = CompiledNode(n.name, filters[n.name], ssh, sorted(peers[n.name]))
+    return CompiledPolicy(out)

@@ -1,0 +1,103 @@
+"""The policy engine's facade: load (parse + validate) and compile.
+
+    load_policy(text, path="<input>", *, users=()) -> Policy
+        Parse HuJSON (HujsonError propagates), run the server-wording checks of
+        ``tailcfg.policy.validate.validate`` and the engine's own compile-time checks;
+        raise PolicyError (positioned diagnostics) when the server would reject it.
+        ``users`` are the tailnet's logins (emails), in the server's user-id order.
+
+    compile_policy(policy, nodes, *, check_url="https://unused") -> CompiledPolicy
+        Every device's packet filter (tailcfg.FilterRule list, JSON-ready), SSH policy
+        (``{"rules": [...]}``) and visible peers. ``check_url`` is the control server's
+        base URL for SSH ``check`` actions.
+
+    resolver(policy, nodes) -> Resolver
+        The alias resolver behind compile (see :mod:`tailcfg.policy.resolve`), for
+        evaluation, explain, diff and graph.
+
+Compile is deterministic and indexes devices once; its cost grows with the size of
+its output, not with devices x rules.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tailcfg import hujson
+from tailcfg.errors import PolicyError
+from tailcfg.policy.checks import check_policy
+from tailcfg.policy.compile import compile_nodes
+from tailcfg.policy.compiled import CompiledNode, CompiledPolicy
+from tailcfg.policy.model import Policy
+from tailcfg.policy.nodes import Node
+from tailcfg.policy.parse import build_policy
+from tailcfg.policy.ports import PortError
+from tailcfg.policy.resolve import Resolver
+from tailcfg.source import Diagnostic, Severity
+
+__all__ = [
+    "CompiledNode",
+    "CompiledPolicy",
+    "Policy",
+    "Resolver",
+    "compile_policy",
+    "load_policy",
+    "resolver",
+]
+
+DEFAULT_CHECK_URL = "https://unused"
+
+
+def _validator() -> Callable[..., list[Diagnostic]] | None:
+    try:
+        module = importlib.import_module("tailcfg.policy.validate")
+    except ModuleNotFoundError:
+        return None
+    fn = getattr(module, "validate", None)
+    return fn if callable(fn) else None
+
+
+def _run_validate(doc: hujson.Document, users: Sequence[str]) -> list[Diagnostic]:
+    fn = _validator()
+    if fn is None:
+        return []
+    kwargs: dict[str, Any] = {}
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}  # type: ignore[assignment]
+    if "users" in params:
+        kwargs["users"] = tuple(users)
+    return list(fn(doc, **kwargs))
+
+
+def load_policy(text: str, path: str = "<input>", *, users: Sequence[str] = ()) -> Policy:
+    """Parse and validate a policy file; raise PolicyError as the server would reject it."""
+    doc = hujson.parse(text, path)
+    errors = [d for d in _run_validate(doc, users) if d.severity is Severity.ERROR]
+    if errors:
+        raise PolicyError(errors)
+    policy = build_policy(doc, users=users)
+    check_policy(policy)
+    return policy
+
+
+def resolver(policy: Policy, nodes: Sequence[Node]) -> Resolver:
+    """The alias resolver for these devices (index built once)."""
+    return Resolver(policy, nodes)
+
+
+def compile_policy(
+    policy: Policy, nodes: Sequence[Node], *, check_url: str = DEFAULT_CHECK_URL
+) -> CompiledPolicy:
+    """Compile every device's packet filter, SSH policy and peers."""
+    try:
+        return compile_nodes(policy, Resolver(policy, nodes), check_url=check_url)
+    except PortError as exc:
+        span = policy.span
+        if span is None:
+            raise
+        raise PolicyError([Diagnostic(span, str(exc), code="invalid-port")]) from None

@@ -1,0 +1,241 @@
+"""The tailnet-wide packet-filter rules, before they are reduced to each device.
+
+Grants come first, then ACLs (each ACL split into one rule per destination, its non-self
+destinations before its autogroup:self ones unless all its destinations are autogroups).
+Rules with the same SrcIPs and IPProto merge later (see :mod:`tailcfg.policy.compile`).
+Rules whose destinations depend on the receiving device (autogroup:self, via) are kept
+as :class:`SelfRule` / :class:`ViaRule` and expanded per device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tailcfg.policy import addrs
+from tailcfg.policy.addrs import Interval
+from tailcfg.policy.model import AclRule, Grant, Policy, Ref
+from tailcfg.policy.ports import IpSpec, parse_dst, parse_ip_spec, parse_proto
+from tailcfg.policy.resolve import AddrSet, Resolver
+
+SELF = "autogroup:self"
+COMPANIONS = {
+    "tailscale.com/cap/drive": "tailscale.com/cap/drive-sharer",
+    "tailscale.com/cap/relay": "tailscale.com/cap/relay-target",
+}
+
+RuleKey = tuple[tuple[str, ...], tuple[int, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class DstEntry:
+    """One ``DstPorts`` element; ``iv`` is None for ``*``."""
+
+    ip: str
+    iv: Interval | None
+    first: int
+    last: int
+
+    def wire(self) -> dict[str, Any]:
+        return {"IP": self.ip, "Ports": {"First": self.first, "Last": self.last}}
+
+
+@dataclass(slots=True)
+class Sources:
+    """A rule's resolved sources: wire SrcIPs and the address set behind them."""
+
+    ips: tuple[str, ...]
+    addrs: AddrSet
+
+
+@dataclass(slots=True)
+class FilterRule:
+    pos: int
+    src: tuple[str, ...]
+    proto: tuple[int, ...]
+    dsts: list[DstEntry]
+    origin: Ref | None = None
+
+    @property
+    def key(self) -> RuleKey:
+        return (self.src, self.proto)
+
+
+@dataclass(slots=True)
+class CapRule:
+    """A CapGrant rule: per destination alias, its intervals and the CapMap."""
+
+    pos: int
+    src: tuple[str, ...]
+    grants: list[tuple[list[Interval], Mapping[str, Any]]]
+    origin: Ref | None = None
+
+
+@dataclass(slots=True)
+class SelfRule:
+    """Traffic to autogroup:self: sources narrowed per device owner."""
+
+    pos: int
+    srcset: AddrSet
+    proto: tuple[int, ...]
+    ports: tuple[tuple[int, int], ...]
+    app: Mapping[str, Any] | None = None
+    origin: Ref | None = None
+
+
+@dataclass(slots=True)
+class ViaRule:
+    pos: int
+    via: tuple[str, ...]
+    src: tuple[str, ...]
+    dst_aliases: tuple[str, ...]
+    specs: tuple[IpSpec, ...]
+    origin: Ref | None = None
+
+
+Rule = FilterRule | CapRule | SelfRule | ViaRule
+
+
+@dataclass(slots=True)
+class RuleSet:
+    rules: list[Rule] = field(default_factory=list)
+
+
+def resolve_sources(r: Resolver, aliases: Sequence[str]) -> Sources | None:
+    """SrcIPs as the server writes them; None when nothing resolves."""
+    names = [a.strip() for a in aliases]
+    if "autogroup:danger-all" in names:
+        full = [(4, 0, (1 << 32) - 1), (6, 0, (1 << 128) - 1)]
+        return Sources(("*",), AddrSet(full))
+    ivs: list[Interval] = []
+    for a in names:
+        ivs.extend(r.src_intervals(a))
+    merged = AddrSet(ivs)
+    if not merged:
+        return None
+    ips = merged.strings()
+    if "*" in names:
+        seen = set(ips)
+        extra = list(r.approved_subnet_routes)
+        for a in names:
+            if a != "*":
+                extra.extend(AddrSet(r.src_intervals(a)).strings())
+        for s in extra:
+            if s not in seen:
+                seen.add(s)
+                ips.append(s)
+    return Sources(tuple(ips), merged)
+
+
+def dst_entries(r: Resolver, alias: str, ports: Sequence[tuple[int, int]]) -> list[DstEntry]:
+    out = []
+    for ip in r.dst_targets(alias):
+        iv = None if ip == "*" else addrs.parse_interval(ip)
+        for first, last in ports:
+            out.append(DstEntry(ip, iv, first, last))
+    return out
+
+
+def _is_autogroup(alias: str) -> bool:
+    return alias.strip().startswith("autogroup:")
+
+
+class _Builder:
+    def __init__(self, resolver: Resolver) -> None:
+        self.r = resolver
+        self.out: list[Rule] = []
+
+    def add(self, rule: Rule) -> None:
+        self.out.append(rule)
+
+    @property
+    def pos(self) -> int:
+        return len(self.out)
+
+    def acl(self, acl: AclRule) -> None:
+        if acl.action != "accept":
+            return
+        srcs = resolve_sources(self.r, [s.text for s in acl.src])
+        proto = parse_proto(acl.proto.text) if acl.proto else ()
+        specs = [(ref, parse_dst(ref.text)) for ref in acl.dst]
+        if any(not _is_autogroup(d.alias) for _, d in specs):
+            specs = [x for x in specs if x[1].alias.strip() != SELF] + [
+                x for x in specs if x[1].alias.strip() == SELF
+            ]
+        for ref, d in specs:
+            if d.alias.strip() == SELF:
+                if srcs is not None:
+                    self.add(SelfRule(self.pos, srcs.addrs, proto, d.ports, origin=ref))
+                continue
+            if srcs is None:
+                continue
+            entries = dst_entries(self.r, d.alias, d.ports)
+            if entries:
+                self.add(FilterRule(self.pos, srcs.ips, proto, entries, ref))
+
+    def grant(self, g: Grant) -> None:
+        src_names = [s.text for s in g.src]
+        dst_names = [d.text.strip() for d in g.dst]
+        if not src_names or not dst_names:
+            return
+        specs = tuple(parse_ip_spec(i.text) for i in g.ip)
+        srcs = resolve_sources(self.r, src_names)
+        if g.via:
+            if srcs is not None and specs:
+                via = tuple(v.text.strip() for v in g.via)
+                self.add(ViaRule(self.pos, via, srcs.ips, tuple(dst_names), specs, g.dst[0]))
+            return
+        others = [d for d in dst_names if d != SELF]
+        has_self = SELF in dst_names
+        for spec in specs:
+            if others and srcs is not None:
+                entries = []
+                for d in others:
+                    entries.extend(dst_entries(self.r, d, spec.ports))
+                if entries:
+                    self.add(FilterRule(self.pos, srcs.ips, spec.proto, entries, g.dst[0]))
+            if has_self and srcs is not None:
+                self.add(SelfRule(self.pos, srcs.addrs, spec.proto, spec.ports, origin=g.dst[0]))
+        if g.app:
+            self.app(g, srcs, others, has_self)
+
+    def app(self, g: Grant, srcs: Sources | None, others: list[str], has_self: bool) -> None:
+        app = dict(g.app)
+        app_wire = {k: list(v) for k, v in app.items()}
+        if others:
+            grants: list[tuple[list[Interval], Mapping[str, Any]]] = []
+            dst_ips: list[str] = []
+            for d in others:
+                ivs = self.r.src_intervals(d)
+                grants.append((addrs.merge(ivs), app_wire))
+                dst_ips.extend(AddrSet(ivs).strings())
+            src_ips = srcs.ips if srcs is not None else ()
+            self.add(CapRule(self.pos, src_ips, grants, g.dst[0]))
+            if "*" in others:
+                dst_ips.extend(self.r.approved_subnet_routes)
+            src_ivs = srcs.addrs.intervals if srcs is not None else []
+            for cap in sorted(app):
+                companion = COMPANIONS.get(cap)
+                if companion:
+                    self.add(
+                        CapRule(self.pos, tuple(dst_ips), [(src_ivs, {companion: None})], g.dst[0])
+                    )
+        if has_self and srcs is not None:
+            self.add(SelfRule(self.pos, srcs.addrs, (), (), app=app_wire, origin=g.dst[0]))
+
+
+def build_rules(policy: Policy, resolver: Resolver) -> RuleSet:
+    """All tailnet-wide rules in the server's order (grants, then ACLs)."""
+    b = _Builder(resolver)
+    if not policy.has_acls and not policy.has_grants:
+        span = policy.span
+        if span is not None:
+            star = Ref("*", span)
+            b.acl(AclRule(0, "accept", (star,), (Ref("*:*", span),), None, span))
+        return RuleSet(b.out)
+    for g in policy.grants:
+        b.grant(g)
+    for acl in policy.acls:
+        b.acl(acl)
+    return RuleSet(b.out)

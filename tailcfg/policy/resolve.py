@@ -1,0 +1,307 @@
+"""Alias resolution with the server's semantics, over an indexed set of devices.
+
+:class:`Resolver` is built once per (policy, devices) pair; every lookup is by index,
+never by scanning devices per rule. Public API (used by compile, evaluate, diff, graph):
+
+- ``Resolver(policy, nodes)``
+- ``kind(alias) -> AliasKind`` — how a policy string is read (``*``, user, group, tag,
+  autogroup, host, ip); leading/trailing blanks are ignored as the server does.
+- ``devices_for(alias) -> tuple[Node, ...]`` — devices the alias names: identities for
+  users/groups/tags/autogroup:member/tagged/``*``; devices whose address lies in the
+  literal for hosts and IPs/CIDRs. ``autogroup:self`` gives every untagged device.
+- ``src_intervals(alias) -> list[Interval]`` and ``src_prefixes(alias) -> list[str]`` —
+  the addresses a source alias stands for (wire strings, ``*`` for danger-all).
+- ``dst_targets(alias) -> list[str]`` — the ``DstPorts[].IP`` strings of a destination
+  alias before per-device reduction (``*``, internet ranges, addresses/prefixes).
+- ``approved_routes(node)``, ``subnet_routes(node)``, ``is_exit_node(node)`` — routes after
+  autoApprovers; subnet routes exclude the exit routes.
+- ``node_by_ip(addr) -> Node | None``, ``same_user(node) -> tuple[Node, ...]``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+
+from tailcfg.policy import addrs
+from tailcfg.policy.addrs import Interval
+from tailcfg.policy.model import Policy, Ref
+from tailcfg.policy.nodes import Node
+
+
+class AliasKind(StrEnum):
+    WILDCARD = "wildcard"
+    USER = "user"
+    GROUP = "group"
+    TAG = "tag"
+    AUTOGROUP = "autogroup"
+    IP = "ip"
+    HOST = "host"
+    INVALID = "invalid"
+
+
+AUTOGROUPS = frozenset(
+    {
+        "autogroup:internet",
+        "autogroup:member",
+        "autogroup:tagged",
+        "autogroup:self",
+        "autogroup:danger-all",
+        "autogroup:nonroot",
+        "autogroup:admin",
+        "autogroup:owner",
+        "autogroup:it-admin",
+        "autogroup:network-admin",
+        "autogroup:billing-admin",
+        "autogroup:auditor",
+        "autogroup:shared",
+    }
+)
+
+
+def alias_kind(text: str) -> AliasKind:
+    """Classify one alias string the way the server parses it."""
+    s = text.strip()
+    if s == "*":
+        return AliasKind.WILDCARD
+    if addrs.parse_interval(s) is not None and "-" not in s:
+        return AliasKind.IP
+    if "@" in s:
+        return AliasKind.USER
+    if s.startswith("group:"):
+        return AliasKind.GROUP
+    if s.startswith("tag:"):
+        return AliasKind.TAG
+    if s.startswith("autogroup:"):
+        return AliasKind.AUTOGROUP
+    if s and ":" not in s:
+        return AliasKind.HOST
+    return AliasKind.INVALID
+
+
+def node_intervals(node: Node) -> list[Interval]:
+    out: list[Interval] = []
+    for a in node.addresses:
+        parsed = addrs.parse_addr(a)
+        if parsed:
+            out.append((parsed[0], parsed[1], parsed[1]))
+    return out
+
+
+class AddrSet:
+    """A merged set of intervals with fast membership tests."""
+
+    __slots__ = ("_his", "_keys", "intervals")
+
+    def __init__(self, intervals: Iterable[Interval]) -> None:
+        self.intervals = addrs.merge(intervals)
+        self._keys = [(v, lo) for v, lo, _ in self.intervals]
+        self._his = [hi for _, _, hi in self.intervals]
+
+    def contains_addr(self, version: int, value: int) -> bool:
+        i = bisect.bisect_right(self._keys, (version, value)) - 1
+        return i >= 0 and self._keys[i][0] == version and value <= self._his[i]
+
+    def contains_node(self, node_ivs: Sequence[Interval]) -> bool:
+        return any(self.contains_addr(v, lo) for v, lo, _ in node_ivs)
+
+    def strings(self) -> list[str]:
+        return [addrs.render(iv) for iv in self.intervals]
+
+    def __bool__(self) -> bool:
+        return bool(self.intervals)
+
+
+class Resolver:
+    """Answers "which devices / addresses does this alias mean" for one policy + devices."""
+
+    def __init__(self, policy: Policy, nodes: Sequence[Node]) -> None:
+        self.policy = policy
+        self.nodes: tuple[Node, ...] = tuple(nodes)
+        self.ivs: dict[str, list[Interval]] = {n.name: node_intervals(n) for n in self.nodes}
+        self._by_user: dict[str, list[Node]] = {}
+        self._by_tag: dict[str, list[Node]] = {}
+        self._by_ip: dict[tuple[int, int], Node] = {}
+        for n in self.nodes:
+            if n.tags:
+                for t in n.tags:
+                    self._by_tag.setdefault(t, []).append(n)
+            elif n.user:
+                self._by_user.setdefault(n.user.lower(), []).append(n)
+            for v, lo, _ in self.ivs[n.name]:
+                self._by_ip.setdefault((v, lo), n)
+        self.members = tuple(n for n in self.nodes if not n.tags)
+        self.tagged = tuple(n for n in self.nodes if n.tags)
+        self._sorted_ips = sorted(self._by_ip)
+        self._routes = {n.name: self._compute_routes(n) for n in self.nodes}
+        seen: dict[str, None] = {}
+        for n in self.nodes:
+            for r in self.subnet_routes(n):
+                seen.setdefault(addrs.canonical(r))
+        self.approved_subnet_routes: tuple[str, ...] = tuple(seen)
+
+    # ---- routes ---------------------------------------------------------------
+
+    def _approver_match(self, node: Node, approvers: Sequence[Ref]) -> bool:
+        for ref in approvers:
+            a = ref.text.strip()
+            if a.startswith("tag:"):
+                if a in node.tags:
+                    return True
+            elif not node.tags and node.user and node in self.devices_for(a):
+                return True
+        return False
+
+    def _compute_routes(self, node: Node) -> tuple[str, ...]:
+        approved = [addrs.canonical(r) for r in node.approved_routes]
+        aa = self.policy.auto_approvers
+        for route in node.routable_ips:
+            c = addrs.canonical(route)
+            if c in approved:
+                continue
+            riv = addrs.parse_interval(c)
+            if riv is None:
+                continue
+            if addrs.is_exit_route(c):
+                ok = self._approver_match(node, aa.exit_node)
+            else:
+                ok = any(
+                    (piv := addrs.parse_interval(prefix)) is not None
+                    and not addrs.is_exit_route(prefix)
+                    and addrs.contains(piv, riv)
+                    and self._approver_match(node, approvers)
+                    for prefix, approvers in aa.routes.items()
+                )
+            if ok:
+                approved.append(c)
+        return tuple(approved)
+
+    def approved_routes(self, node: Node) -> tuple[str, ...]:
+        return self._routes.get(node.name, ())
+
+    def subnet_routes(self, node: Node) -> tuple[str, ...]:
+        return tuple(r for r in self.approved_routes(node) if not addrs.is_exit_route(r))
+
+    def subnet_route_intervals(self, node: Node) -> list[Interval]:
+        out = []
+        for r in self.subnet_routes(node):
+            iv = addrs.parse_interval(r)
+            if iv is not None:
+                out.append(iv)
+        return out
+
+    def is_exit_node(self, node: Node) -> bool:
+        return any(addrs.is_exit_route(r) for r in self.approved_routes(node))
+
+    # ---- identities -----------------------------------------------------------
+
+    def node_by_ip(self, addr: str) -> Node | None:
+        parsed = addrs.parse_addr(addr)
+        return None if parsed is None else self._by_ip.get(parsed)
+
+    def same_user(self, node: Node) -> tuple[Node, ...]:
+        if node.tags or not node.user:
+            return ()
+        return tuple(self._by_user.get(node.user.lower(), ()))
+
+    def user_devices(self, login: str) -> tuple[Node, ...]:
+        return tuple(self._by_user.get(login.strip().rstrip("@").lower(), ()))
+
+    def group_members(self, group: str) -> tuple[str, ...]:
+        entry = self.policy.groups.get(group)
+        return tuple(r.text.strip() for r in entry.members) if entry else ()
+
+    def nodes_in(self, iv: Interval) -> list[Node]:
+        """Devices with an address inside ``iv`` (by binary search over addresses)."""
+        lo = bisect.bisect_left(self._sorted_ips, (iv[0], iv[1]))
+        hi = bisect.bisect_right(self._sorted_ips, (iv[0], iv[2]))
+        seen: dict[str, Node] = {}
+        for key in self._sorted_ips[lo:hi]:
+            n = self._by_ip[key]
+            seen.setdefault(n.name, n)
+        return list(seen.values())
+
+    def host_interval(self, name: str) -> Interval | None:
+        host = self.policy.hosts.get(name)
+        return None if host is None else addrs.parse_interval(host.value.text.strip())
+
+    def literal_interval(self, alias: str) -> Interval | None:
+        """The address literal an IP or hosts alias stands for."""
+        s = alias.strip()
+        kind = alias_kind(s)
+        if kind is AliasKind.IP:
+            return addrs.parse_interval(s)
+        if kind is AliasKind.HOST:
+            return self.host_interval(s)
+        return None
+
+    def devices_for(self, alias: str) -> tuple[Node, ...]:
+        s = alias.strip()
+        kind = alias_kind(s)
+        if kind is AliasKind.WILDCARD:
+            return self.nodes
+        if kind is AliasKind.USER:
+            return self.user_devices(s)
+        if kind is AliasKind.GROUP:
+            out: dict[str, Node] = {}
+            for m in self.group_members(s):
+                for n in self.user_devices(m):
+                    out.setdefault(n.name, n)
+            return tuple(n for n in self.nodes if n.name in out)
+        if kind is AliasKind.TAG:
+            return tuple(self._by_tag.get(s, ()))
+        if kind is AliasKind.AUTOGROUP:
+            if s in ("autogroup:member", "autogroup:self"):
+                return self.members
+            if s == "autogroup:tagged":
+                return self.tagged
+            if s == "autogroup:danger-all":
+                return self.nodes
+            return ()
+        iv = self.literal_interval(s)
+        return tuple(self.nodes_in(iv)) if iv else ()
+
+    # ---- addresses ------------------------------------------------------------
+
+    def src_intervals(self, alias: str) -> list[Interval]:
+        """Addresses a source alias stands for (``*`` as CGNAT + ULA, not routes)."""
+        s = alias.strip()
+        kind = alias_kind(s)
+        if kind is AliasKind.WILDCARD:
+            return [iv for t in addrs.WILDCARD_SRC if (iv := addrs.parse_interval(t))]
+        if s == "autogroup:danger-all":
+            return [(4, 0, (1 << 32) - 1), (6, 0, (1 << 128) - 1)]
+        if s in ("autogroup:internet", "autogroup:self"):
+            return []
+        iv = self.literal_interval(s)
+        if kind in (AliasKind.IP, AliasKind.HOST):
+            return [iv] if iv else []
+        out: list[Interval] = []
+        for n in self.devices_for(s):
+            out.extend(self.ivs[n.name])
+        return out
+
+    def src_prefixes(self, alias: str) -> list[str]:
+        if alias.strip() == "autogroup:danger-all":
+            return ["*"]
+        return AddrSet(self.src_intervals(alias)).strings()
+
+    def dst_intervals(self, alias: str) -> list[Interval]:
+        s = alias.strip()
+        if s == "autogroup:internet":
+            return [iv for t in addrs.INTERNET_DST if (iv := addrs.parse_interval(t))]
+        if s == "*":
+            return [(4, 0, (1 << 32) - 1), (6, 0, (1 << 128) - 1)]
+        return self.src_intervals(s)
+
+    def dst_targets(self, alias: str) -> list[str]:
+        s = alias.strip()
+        if s == "*":
+            return ["*"]
+        if s == "autogroup:internet":
+            return list(addrs.INTERNET_DST)
+        out: list[str] = []
+        for iv in addrs.merge(self.src_intervals(s)):
+            out.extend(addrs.render(p) for p in addrs.split_prefixes(iv))
+        return out
