@@ -40,3 +40,10 @@ def test_flake_outputs_offline() -> None:
 def test_no_lock_file_with_network_inputs() -> None:
     """flake.lock is the user's to create (`nix flake lock`); none is committed here."""
     assert not (ROOT / "flake.lock").exists()
+
+
+def test_docs_show_the_rendered_module_as_committed() -> None:
+    """docs/nix.md quotes nix/hosts/dao.nix; it must not drift from the rendering."""
+    docs = (ROOT / "docs" / "nix.md").read_text(encoding="utf-8")
+    dao = (ROOT / "nix" / "hosts" / "dao.nix").read_text(encoding="utf-8")
+    assert f"```nix\n{dao}```\n" in docs
