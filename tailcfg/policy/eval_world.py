@@ -1,0 +1,271 @@
+"""The devices tests are evaluated on: the real topology plus stand-ins.
+
+Without ``--nodes`` every identity is symbolic: one stand-in device per user the policy
+knows and per tag of ``tagOwners``. With ``--nodes`` the real devices are used, and a
+stand-in is added only for an identity that has no device. A test destination that is
+an address no device holds (nor routes) gets a stand-in *router* advertising exactly that
+address, so only rules naming the address (or ``*``) reach it, as for a real subnet host.
+
+Stand-in addresses come from the CGNAT and Tailscale ULA ranges, skipping every address
+the policy names in a literal smaller than a /16 (so a stand-in never matches a rule
+written for one particular host), and every address a real device has.
+
+Verdicts come from the compiled packet filter / SSH policy of the destination device,
+exactly what the device would enforce.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tailcfg.policy import addrs
+from tailcfg.policy.compile import compile_nodes
+from tailcfg.policy.compiled import CompiledPolicy
+from tailcfg.policy.filter_match import Addr, PacketFilter, SshMatcher
+from tailcfg.policy.model import Policy
+from tailcfg.policy.nodes import Node
+from tailcfg.policy.resolve import Resolver
+from tailcfg.policy.testspec import Kind, Names, classify
+
+STANDIN = "~"  # prefix of stand-in device names (never a real hostname)
+CHECK_URL = "https://unused/machine/ssh/action/$SRC_NODE_ID/to/$DST_NODE_ID"
+_SMALL = 1 << 16
+_CHROMEOS = (
+    4,
+    int(ipaddress.IPv4Address("100.115.92.0")),
+    int(ipaddress.IPv4Address("100.115.93.255")),
+)
+_V4_START = int(ipaddress.IPv4Address("100.96.0.1"))
+_V6_START = int(ipaddress.IPv6Address("fd7a:115c:a1e0:5e::1"))
+
+
+def node_addrs(node: Node) -> tuple[Addr, ...]:
+    out = []
+    for a in node.addresses:
+        parsed = addrs.parse_addr(a)
+        if parsed:
+            out.append(parsed)
+    return tuple(out)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def _literal(text: str) -> addrs.Interval | None:
+    s = text.strip()
+    for cand in (s, s.rpartition(":")[0], s.strip("[]"), s.partition("]")[0].lstrip("[")):
+        if cand and (iv := addrs.parse_interval(cand)) is not None:
+            return iv
+    return None
+
+
+def _user_refs(policy: Policy) -> Iterator[str]:
+    for named in (*policy.groups.values(), *policy.tag_owners.values()):
+        yield from (m.text for m in named.members)
+    for acl in policy.acls:
+        yield from (r.text for r in acl.src)
+        yield from (r.text.rpartition(":")[0] for r in acl.dst)
+    for grant in policy.grants:
+        yield from (r.text for r in (*grant.src, *grant.dst))
+    for s in policy.ssh:
+        yield from (r.text for r in (*s.src, *s.dst))
+    for approvers in policy.auto_approvers.routes.values():
+        yield from (r.text for r in approvers)
+    yield from (r.text for r in policy.auto_approvers.exit_node)
+
+
+def policy_names(policy: Policy, nodes: Sequence[Node]) -> Names:
+    """The users, groups, tags and hosts a test may name."""
+    if policy.users:
+        users = {u.strip().lower() for u in policy.users}
+    else:
+        users = {
+            t.strip().lower() for t in _user_refs(policy) if classify(t.strip()).kind is Kind.USER
+        }
+    users |= {n.user.lower() for n in nodes if n.user and not n.tags}
+    return Names(
+        users=frozenset(users),
+        groups={k: tuple(m.text.strip() for m in v.members) for k, v in policy.groups.items()},
+        tags=frozenset(policy.tag_owners),
+        hosts={k: h.value.text.strip() for k, h in policy.hosts.items()},
+    )
+
+
+class _Allocator:
+    """Hands out stand-in addresses that no rule names specifically."""
+
+    def __init__(self, policy: Policy, nodes: Sequence[Node]) -> None:
+        taken: list[addrs.Interval] = [_CHROMEOS]
+        for s in _strings(dict(policy.raw)):
+            iv = _literal(s)
+            if iv is not None and iv[2] - iv[1] < _SMALL:
+                taken.append(iv)
+        for n in nodes:
+            taken.extend((v, x, x) for v, x in node_addrs(n))
+        merged = addrs.merge(taken)
+        self._keys = [(v, lo) for v, lo, _ in merged]
+        self._his = [hi for _, _, hi in merged]
+        self._next = {4: _V4_START, 6: _V6_START}
+
+    def _free(self, version: int, value: int) -> bool:
+        i = bisect.bisect_right(self._keys, (version, value)) - 1
+        return not (i >= 0 and self._keys[i][0] == version and value <= self._his[i])
+
+    def take(self, version: int) -> str:
+        value = self._next[version]
+        while not self._free(version, value):
+            value += 1
+        self._next[version] = value + 1
+        return addrs.addr_str(version, value)
+
+    def pair(self) -> tuple[str, str]:
+        return self.take(4), self.take(6)
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """A device whose filter decides traffic to an address, and the addresses it serves."""
+
+    node: Node
+    addrs: tuple[Addr, ...]
+
+
+class World:
+    """Devices (real + stand-ins), their resolver and their compiled filters."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        nodes: Sequence[Node] | None,
+        *,
+        dst_literals: Iterable[str] = (),
+    ) -> None:
+        self.policy = policy
+        self.topology = nodes is not None
+        real = tuple(nodes or ())
+        self.names = policy_names(policy, real)
+        alloc = _Allocator(policy, real)
+        real_resolver = Resolver(policy, real)
+        extra: list[Node] = []
+        for user in sorted(self.names.users):
+            if not real_resolver.user_devices(user):
+                v4, v6 = alloc.pair()
+                extra.append(Node(f"{STANDIN}{user}", v4, v6, user=user))
+        for tag in sorted(self.names.tags):
+            if not real_resolver.devices_for(tag):
+                v4, v6 = alloc.pair()
+                extra.append(Node(f"{STANDIN}{tag}", v4, v6, tags=(tag,)))
+        for lit in dict.fromkeys(dst_literals):
+            if not self._real_holders(real_resolver, lit):
+                v4, v6 = alloc.pair()
+                route = addrs.render_prefix(addrs.parse_interval(lit) or (4, 0, 0))
+                extra.append(
+                    Node(f"{STANDIN}{lit}", v4, v6, routable_ips=(route,), approved_routes=(route,))
+                )
+        self.nodes: tuple[Node, ...] = real + tuple(extra)
+        self.standins = frozenset(n.name for n in extra)
+        self.resolver = Resolver(policy, self.nodes)
+        self._compiled: CompiledPolicy | None = None
+        self._filters: dict[str, PacketFilter] = {}
+        self._ssh: dict[str, SshMatcher] = {}
+
+    @staticmethod
+    def _real_holders(r: Resolver, lit: str) -> list[Node]:
+        iv = addrs.parse_interval(lit)
+        if iv is None:
+            return []
+        owner = r.node_by_ip(lit)
+        if owner is not None:
+            return [owner]
+        return _routers(r, iv)
+
+    # ---- compiled views ---------------------------------------------------------
+
+    @property
+    def compiled(self) -> CompiledPolicy:
+        if self._compiled is None:
+            self._compiled = compile_nodes(self.policy, self.resolver, check_url=CHECK_URL)
+        return self._compiled
+
+    def packet_filter(self, node: Node) -> PacketFilter:
+        pf = self._filters.get(node.name)
+        if pf is None:
+            pf = PacketFilter(self.compiled.nodes[node.name].packet_filter)
+            self._filters[node.name] = pf
+        return pf
+
+    def ssh(self, node: Node) -> SshMatcher:
+        m = self._ssh.get(node.name)
+        if m is None:
+            m = SshMatcher(self.compiled.nodes[node.name].ssh_policy.get("rules") or [])
+            self._ssh[node.name] = m
+        return m
+
+    # ---- identities -------------------------------------------------------------
+
+    def devices(self, alias: str) -> tuple[Node, ...]:
+        """Devices an identity alias stands for (users, groups, tags, autogroups, ``*``)."""
+        a = alias.strip()
+        if a == "autogroup:member":
+            return tuple(n for n in self.nodes if not n.tags and n.user)
+        if a == "autogroup:tagged":
+            return tuple(n for n in self.nodes if n.tags)
+        if a in ("*", "autogroup:danger-all"):
+            return tuple(n for n in self.nodes if n.tags or n.user)
+        if classify(a).kind is Kind.USER:
+            return self.resolver.user_devices(a)
+        return self.resolver.devices_for(a)
+
+    def same_owner(self, node: Node) -> tuple[Node, ...]:
+        return self.resolver.same_user(node)
+
+    def holders(self, literal: str) -> list[Holder]:
+        """Who enforces traffic to an address: its device, else the routers covering it."""
+        parsed = addrs.parse_addr(literal)
+        if parsed is None:
+            return []
+        owner = self.resolver.node_by_ip(literal)
+        if owner is not None:
+            return [Holder(owner, (parsed,))]
+        iv = (parsed[0], parsed[1], parsed[1])
+        return [Holder(n, (parsed,)) for n in _routers(self.resolver, iv)]
+
+    def device_holder(self, node: Node) -> Holder:
+        return Holder(node, node_addrs(node))
+
+    def label(self, node: Node) -> str:
+        """A device's name for messages (stand-ins read as their identity)."""
+        if node.name in self.standins:
+            return node.name[len(STANDIN) :]
+        return node.name
+
+
+def _routers(r: Resolver, iv: addrs.Interval) -> list[Node]:
+    inside_tailnet = addrs.contains(addrs.CGNAT, iv) or addrs.contains(addrs.TAILSCALE_ULA, iv)
+    subnet: list[Node] = []
+    exits: list[Node] = []
+    for n in r.nodes:
+        for route in r.approved_routes(n):
+            riv = addrs.parse_interval(route)
+            if riv is None or not addrs.contains(riv, iv):
+                continue
+            if addrs.is_exit_route(route):
+                if not inside_tailnet:
+                    exits.append(n)
+            else:
+                subnet.append(n)
+            break
+    return subnet or exits

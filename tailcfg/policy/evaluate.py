@@ -1,0 +1,72 @@
+"""Run a policy's ``tests`` and ``sshTests`` offline, as Tailscale's server does.
+
+Public API::
+
+    run_tests(policy, nodes=None) -> TestReport
+
+Without ``nodes`` identities are symbolic: a stand-in device per user, tag and
+destination address (see :mod:`tailcfg.policy.eval_world`). With ``nodes`` the tests
+run on the real devices, through each destination device's compiled packet filter or
+SSH policy. Each result names the rules (``acls[i]``/``grants[i]``/``ssh[i]`` with
+spans) that decided it; see :mod:`tailcfg.policy.verdicts` for the result types and
+``docs/policy-tests.md`` for the semantics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from tailcfg.policy.eval_world import World, policy_names
+from tailcfg.policy.model import Policy
+from tailcfg.policy.nodes import Node
+from tailcfg.policy.provenance import Provenance
+from tailcfg.policy.sshtests_eval import SshTestsRunner
+from tailcfg.policy.tests_eval import TestsRunner
+from tailcfg.policy.testspec import Alias, Dst, Kind, check_dst, single_host_ip
+from tailcfg.policy.verdicts import Outcome, RuleRef, TestEntry, TestReport, TestResult
+
+__all__ = [
+    "Outcome",
+    "RuleRef",
+    "TestEntry",
+    "TestReport",
+    "TestResult",
+    "build_world",
+    "run_tests",
+]
+
+
+def _dst_literals(policy: Policy, world_names_nodes: Sequence[Node]) -> Iterator[str]:
+    names = policy_names(policy, world_names_nodes)
+    anyone = Alias(Kind.ALL, "*")
+    for t in policy.tests:
+        for ref in (*t.accept, *t.deny):
+            dst = check_dst(ref.text, names, anyone)
+            if isinstance(dst, Dst) and dst.alias.kind in (Kind.IP, Kind.HOST):
+                literal = (
+                    dst.alias.text
+                    if dst.alias.kind is Kind.IP
+                    else single_host_ip(names.hosts.get(dst.alias.text, ""))
+                )
+                if literal:
+                    yield literal
+
+
+def build_world(policy: Policy, nodes: Sequence[Node] | None = None) -> World:
+    """The devices tests and explain run on: ``nodes`` (or none) plus stand-ins."""
+    return World(policy, nodes, dst_literals=list(_dst_literals(policy, nodes or ())))
+
+
+def run_tests(policy: Policy, nodes: Sequence[Node] | None = None) -> TestReport:
+    """Evaluate every ``tests`` and ``sshTests`` entry of ``policy``."""
+    world = build_world(policy, nodes)
+    prov = Provenance(policy, world.resolver)
+    entries: list[TestEntry] = []
+    if policy.tests:
+        runner = TestsRunner(world, prov)
+        entries.extend(runner.entry(t) for t in policy.tests)
+    if policy.ssh_tests:
+        ssh_runner = SshTestsRunner(world, prov)
+        entries.extend(ssh_runner.entry(t) for t in policy.ssh_tests)
+    mode = "topology" if nodes is not None else "symbolic"
+    return TestReport(policy.path, tuple(entries), mode=mode)

@@ -1,0 +1,239 @@
+"""Does a packet filter in Tailscale's wire shape admit a packet?
+
+A device's packet filter is a list of ``tailcfg.FilterRule`` mappings:
+``{"SrcIPs": [...], "DstPorts": [{"IP": ..., "Ports": {"First": a, "Last": b}}],
+"IPProto": [6, ...]}``. Addresses are ``*``, an IP, a CIDR or a range ``a-b``.
+A missing or empty ``IPProto`` means the client's default set: TCP, UDP, ICMP and
+ICMPv6. Rules without ``DstPorts`` (``CapGrant`` rules) admit no packets.
+
+:class:`PacketFilter` answers "which rules admit src -> dst:port/proto" with a cache
+of merged source intervals per (dst, port, proto), so many queries against one
+device's filter cost a bisect each. :class:`SshMatcher` does the same for a device's
+SSH policy (``principals`` x ``sshUsers``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+TCP, UDP, ICMP, ICMPV6, SCTP = 6, 17, 1, 58, 132
+DEFAULT_PROTOS: frozenset[int] = frozenset({TCP, UDP, ICMP, ICMPV6})
+
+# An address is (family, integer): family 4 or 6.
+Addr = tuple[int, int]
+_MAX = {4: (1 << 32) - 1, 6: (1 << 128) - 1}
+
+
+def parse_addr(text: str) -> Addr:
+    """``"100.64.0.1"`` -> (4, int); ``"fd7a::1"`` -> (6, int). Raises ValueError."""
+    ip = ipaddress.ip_address(text.strip("[]"))
+    return ip.version, int(ip)
+
+
+def format_addr(addr: Addr) -> str:
+    family, value = addr
+    return str(ipaddress.IPv4Address(value) if family == 4 else ipaddress.IPv6Address(value))
+
+
+def parse_range(text: str) -> list[tuple[int, int, int]]:
+    """An address spec of a filter -> [(family, lo, hi)]; ``*`` is every address."""
+    text = text.strip()
+    if text == "*":
+        return [(4, 0, _MAX[4]), (6, 0, _MAX[6])]
+    if "-" in text and "/" not in text:
+        first, last = text.split("-", 1)
+        a, b = parse_addr(first), parse_addr(last)
+        if a[0] != b[0]:
+            raise ValueError(f"mixed address families in range {text!r}")
+        return [(a[0], a[1], b[1])]
+    if "/" in text:
+        net = ipaddress.ip_network(text, strict=False)
+        return [(net.version, int(net.network_address), int(net.broadcast_address))]
+    family, value = parse_addr(text)
+    return [(family, value, value)]
+
+
+class IntervalSet:
+    """A set of addresses as merged, sorted intervals per family; membership by bisect."""
+
+    __slots__ = ("_his", "_los")
+
+    def __init__(self, intervals: Iterable[tuple[int, int, int]] = ()) -> None:
+        by_family: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
+        for family, lo, hi in intervals:
+            by_family[family].append((lo, hi))
+        self._los: dict[int, list[int]] = {}
+        self._his: dict[int, list[int]] = {}
+        for family, items in by_family.items():
+            items.sort()
+            los: list[int] = []
+            his: list[int] = []
+            for lo, hi in items:
+                if his and lo <= his[-1] + 1:
+                    his[-1] = max(his[-1], hi)
+                else:
+                    los.append(lo)
+                    his.append(hi)
+            self._los[family] = los
+            self._his[family] = his
+
+    @classmethod
+    def from_specs(cls, specs: Iterable[str]) -> IntervalSet:
+        out: list[tuple[int, int, int]] = []
+        for spec in specs:
+            try:
+                out.extend(parse_range(spec))
+            except ValueError:
+                continue
+        return cls(out)
+
+    def __contains__(self, addr: Addr) -> bool:
+        family, value = addr
+        los = self._los.get(family)
+        if not los:
+            return False
+        i = bisect.bisect_right(los, value) - 1
+        return i >= 0 and value <= self._his[family][i]
+
+    def __bool__(self) -> bool:
+        return any(self._los.values())
+
+
+@dataclass(frozen=True, slots=True)
+class _Dst:
+    addrs: IntervalSet
+    first: int
+    last: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    index: int
+    src: IntervalSet
+    dsts: tuple[_Dst, ...]
+    protos: frozenset[int]
+
+
+def _protos(rule: Mapping[str, Any]) -> frozenset[int]:
+    value = rule.get("IPProto") or ()
+    return frozenset(int(p) for p in value) if value else DEFAULT_PROTOS
+
+
+def _compile_rule(index: int, rule: Mapping[str, Any]) -> _Rule:
+    dsts = []
+    for dp in rule.get("DstPorts") or ():
+        ports = dp.get("Ports") or {}
+        dsts.append(
+            _Dst(
+                IntervalSet.from_specs([str(dp.get("IP", ""))]),
+                int(ports.get("First", 0)),
+                int(ports.get("Last", 65535)),
+            )
+        )
+    return _Rule(
+        index, IntervalSet.from_specs(rule.get("SrcIPs") or ()), tuple(dsts), _protos(rule)
+    )
+
+
+class PacketFilter:
+    """One device's packet filter, ready for many queries."""
+
+    def __init__(self, rules: Sequence[Mapping[str, Any]]) -> None:
+        self.rules = tuple(rules)
+        self._compiled = tuple(_compile_rule(i, r) for i, r in enumerate(rules))
+        self._cache: dict[tuple[Addr, int, frozenset[int]], list[tuple[IntervalSet, int]]] = {}
+
+    def _candidates(
+        self, dst: Addr, port: int, protos: frozenset[int]
+    ) -> list[tuple[IntervalSet, int]]:
+        key = (dst, port, protos)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = [
+                (rule.src, rule.index)
+                for rule in self._compiled
+                if rule.protos & protos
+                and any(d.first <= port <= d.last and dst in d.addrs for d in rule.dsts)
+            ]
+            self._cache[key] = hit
+        return hit
+
+    def matching_rules(
+        self, src: Addr, dst: Addr, port: int, protos: frozenset[int] = DEFAULT_PROTOS
+    ) -> list[int]:
+        """Indices of the rules admitting src -> dst:port for any protocol of ``protos``."""
+        return [i for srcs, i in self._candidates(dst, port, protos) if src in srcs]
+
+    def admits(
+        self, src: Addr, dst: Addr, port: int, protos: frozenset[int] = DEFAULT_PROTOS
+    ) -> bool:
+        return any(src in srcs for srcs, _ in self._candidates(dst, port, protos))
+
+    def rules_from(self, src: Addr) -> list[int]:
+        """Indices of the rules whose sources include ``src`` (for near misses)."""
+        return [r.index for r in self._compiled if src in r.src]
+
+
+@dataclass(frozen=True, slots=True)
+class SshVerdict:
+    """Which SSH rules (indices) let a source log in: all of them, and the check ones."""
+
+    rules: tuple[int, ...]
+    check_rules: tuple[int, ...]
+
+    @property
+    def allowed(self) -> bool:
+        return bool(self.rules)
+
+    @property
+    def checked(self) -> bool:
+        return bool(self.check_rules)
+
+
+def login_allowed(ssh_users: Mapping[str, str], login: str) -> bool:
+    """Does an ``sshUsers`` map let ``login`` in? ``root: ""`` forbids root; ``*`` is non-root."""
+    if not login:
+        return False
+    if login in ssh_users:
+        return bool(ssh_users[login])
+    if login == "root":
+        return False
+    return bool(ssh_users.get("*"))
+
+
+class SshMatcher:
+    """One device's SSH policy (``{"rules": [...]}`` in Tailscale's wire shape)."""
+
+    def __init__(self, rules: Sequence[Mapping[str, Any]]) -> None:
+        self.rules = tuple(rules)
+        self._principals: list[tuple[IntervalSet, bool]] = []
+        for rule in self.rules:
+            specs = []
+            anyone = False
+            for p in rule.get("principals") or ():
+                if p.get("any"):
+                    anyone = True
+                elif p.get("nodeIP"):
+                    specs.append(str(p["nodeIP"]))
+            self._principals.append((IntervalSet.from_specs(specs), anyone))
+
+    def verdict(self, src: Addr, login: str) -> SshVerdict:
+        hits: list[int] = []
+        checks: list[int] = []
+        for i, rule in enumerate(self.rules):
+            addrs, anyone = self._principals[i]
+            if not (anyone or src in addrs):
+                continue
+            action = rule.get("action") or {}
+            if not action or action.get("reject"):
+                continue
+            if not login_allowed(rule.get("sshUsers") or {}, login):
+                continue
+            hits.append(i)
+            if action.get("holdAndDelegate"):
+                checks.append(i)
+        return SshVerdict(tuple(hits), tuple(checks))

@@ -1,0 +1,208 @@
+"""Which rules of the policy file grant a connection, and which ones nearly do.
+
+The verdict of a test comes from the destination device's compiled filter; this module
+names the policy rules behind it (``acls[i]`` / ``grants[i]`` / ``ssh[i]`` with their
+spans), and for ``explain`` the nearest misses: rules that match the source but not the
+port, the destination but not the source, and so on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tailcfg.policy import addrs
+from tailcfg.policy.filter_match import DEFAULT_PROTOS, Addr, login_allowed
+from tailcfg.policy.filters import FilterRule, SelfRule, build_rules
+from tailcfg.policy.model import Policy, SshRule
+from tailcfg.policy.nodes import Node
+from tailcfg.policy.resolve import AddrSet, Resolver
+from tailcfg.policy.verdicts import RuleRef
+
+_FULL = [(4, 0, (1 << 32) - 1), (6, 0, (1 << 128) - 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class Miss:
+    """A rule that does not grant the connection, and the one thing it lacks."""
+
+    rule: RuleRef
+    lacks: str  # "proto", "port", "src", "dst"
+    detail: str
+
+
+@dataclass(slots=True)
+class _Net:
+    ref: RuleRef
+    src: AddrSet
+    dsts: list[tuple[addrs.Interval | None, int, int]]
+    protos: frozenset[int]
+    self_only: bool
+
+
+def _ports_text(dsts: Sequence[tuple[addrs.Interval | None, int, int]]) -> str:
+    seen = dict.fromkeys(f"{a}" if a == b else f"{a}-{b}" for _, a, b in dsts)
+    return ",".join(seen) or "-"
+
+
+class Provenance:
+    """Policy-level matching over the tailnet-wide rules (grants, then ACLs)."""
+
+    def __init__(self, policy: Policy, resolver: Resolver) -> None:
+        self.policy = policy
+        self.resolver = resolver
+        origin: dict[int, RuleRef] = {}
+        for acl in policy.acls:
+            for dref in acl.dst:
+                origin[id(dref)] = RuleRef("acls", acl.index, acl.span)
+        for grant in policy.grants:
+            for dref in grant.dst:
+                origin[id(dref)] = RuleRef("grants", grant.index, grant.span)
+        ruleset = build_rules(policy, resolver)
+        self.allow_all = not policy.has_acls and not policy.has_grants
+        self._net: list[_Net] = []
+        for rule in ruleset.rules:
+            if not isinstance(rule, FilterRule | SelfRule) or rule.origin is None:
+                continue
+            ref = origin.get(id(rule.origin))
+            if ref is None:
+                continue
+            protos = frozenset(rule.proto) if rule.proto else DEFAULT_PROTOS
+            if isinstance(rule, FilterRule):
+                src = AddrSet(_FULL) if "*" in rule.src else _addrset(rule.src)
+                dsts = [(d.iv, d.first, d.last) for d in rule.dsts]
+                self._net.append(_Net(ref, src, dsts, protos, False))
+            elif rule.ports:
+                dsts = [(None, a, b) for a, b in rule.ports]
+                self._net.append(_Net(ref, rule.srcset, dsts, protos, True))
+        self._index()
+
+    def _index(self) -> None:
+        self._by_addr: dict[Addr, list[int]] = {}
+        self._broad: list[int] = []
+        for i, rule in enumerate(self._net):
+            singles = [iv for iv, _, _ in rule.dsts if iv is not None and iv[1] == iv[2]]
+            if rule.self_only or len(singles) < len(rule.dsts):
+                self._broad.append(i)
+            for iv in singles:
+                bucket = self._by_addr.setdefault((iv[0], iv[1]), [])
+                if not bucket or bucket[-1] != i:
+                    bucket.append(i)
+
+    def _dst_hits(
+        self, rule: _Net, dst: Addr, src_node: Node | None, dst_node: Node | None
+    ) -> list[tuple[int, int]]:
+        if rule.self_only:
+            same = (
+                src_node is not None
+                and dst_node is not None
+                and not src_node.tags
+                and not dst_node.tags
+                and src_node.user is not None
+                and src_node.user.lower() == (dst_node.user or "").lower()
+            )
+            return [(a, b) for _, a, b in rule.dsts] if same else []
+        v, x = dst
+        return [
+            (a, b) for iv, a, b in rule.dsts if iv is None or (iv[0] == v and iv[1] <= x <= iv[2])
+        ]
+
+    def granting(
+        self,
+        src: Addr,
+        dst: Addr,
+        port: int,
+        protos: frozenset[int],
+        *,
+        src_node: Node | None = None,
+        dst_node: Node | None = None,
+    ) -> list[RuleRef]:
+        """The rules that admit src -> dst:port (some protocol of ``protos``)."""
+        if self.allow_all:
+            return [RuleRef("(no acls or grants: allow all)", 0, self.policy.span)]
+        candidates = sorted({*self._by_addr.get(dst, ()), *self._broad})
+        out: dict[RuleRef, None] = {}
+        for i in candidates:
+            rule = self._net[i]
+            if not rule.protos & protos or not rule.src.contains_addr(*src):
+                continue
+            if any(a <= port <= b for a, b in self._dst_hits(rule, dst, src_node, dst_node)):
+                out.setdefault(rule.ref)
+        return list(out)
+
+    def misses(
+        self,
+        src: Addr,
+        dst: Addr,
+        port: int,
+        protos: frozenset[int],
+        *,
+        src_node: Node | None = None,
+        dst_node: Node | None = None,
+    ) -> list[Miss]:
+        """Rules that lack exactly one thing to grant the connection."""
+        out: list[Miss] = []
+        for rule in self._net:
+            src_ok = rule.src.contains_addr(*src)
+            hits = self._dst_hits(rule, dst, src_node, dst_node)
+            port_ok = any(a <= port <= b for a, b in hits)
+            proto_ok = bool(rule.protos & protos)
+            if src_ok and port_ok and not proto_ok:
+                out.append(Miss(rule.ref, "proto", f"protocols {sorted(rule.protos)}"))
+            elif src_ok and hits and proto_ok and not port_ok:
+                out.append(Miss(rule.ref, "port", f"ports {_ports_text(rule.dsts)}"))
+            elif src_ok and not hits:
+                out.append(Miss(rule.ref, "dst", "matches the source, not the destination"))
+            elif port_ok and proto_ok and not src_ok:
+                out.append(Miss(rule.ref, "src", "matches the destination, not the source"))
+        order = {"proto": 0, "port": 1, "src": 2, "dst": 3}
+        return sorted(out, key=lambda m: order[m.lacks])
+
+    # ---- SSH ------------------------------------------------------------------
+
+    def ssh_granting(
+        self, src: Addr, src_node: Node | None, dst_node: Node, login: str
+    ) -> list[tuple[RuleRef, str]]:
+        """SSH rules letting src log in to dst_node as login, with their actions."""
+        out = []
+        for rule in self.policy.ssh:
+            if rule.action not in ("accept", "check"):
+                continue
+            if self._ssh_matches(rule, src, src_node, dst_node, login):
+                out.append((RuleRef("ssh", rule.index, rule.span), rule.action))
+        return out
+
+    def _ssh_matches(
+        self, rule: SshRule, src: Addr, src_node: Node | None, dst_node: Node, login: str
+    ) -> bool:
+        srcset = AddrSet(iv for ref in rule.src for iv in self.resolver.src_intervals(ref.text))
+        if not srcset.contains_addr(*src):
+            return False
+        dst_ok = False
+        for ref in rule.dst:
+            a = ref.text.strip()
+            if a == "autogroup:self":
+                dst_ok = dst_ok or (
+                    src_node is not None and dst_node in self.resolver.same_user(src_node)
+                )
+            else:
+                dst_ok = dst_ok or dst_node in self.resolver.devices_for(a)
+        if not dst_ok:
+            return False
+        return any(self._login_ok(u.text.strip(), login, src_node) for u in rule.users)
+
+    @staticmethod
+    def _login_ok(user: str, login: str, src_node: Node | None) -> bool:
+        if user == "autogroup:nonroot":
+            return login_allowed({"*": "="}, login)
+        if user.startswith("localpart:"):
+            domain = user.partition("@")[2]
+            email = (src_node.user or "") if src_node is not None else ""
+            local, _, dom = email.partition("@")
+            return bool(local) and dom.lower() == domain.lower() and local == login
+        return user == login
+
+
+def _addrset(specs: Sequence[str]) -> AddrSet:
+    ivs = [iv for s in specs if (iv := addrs.parse_interval(s)) is not None]
+    return AddrSet(ivs)

@@ -1,0 +1,249 @@
+"""Run a policy's ``tests`` block: does ``src`` reach each ``accept`` and no ``deny``?
+
+Each source device (every device of the src identity, or the src address) must reach
+every destination device (all devices of a tag; for an address, the device holding it
+or a router covering it) for an ``accept`` to hold, and none may for a ``deny``. A
+device reaches another when its IPv4 or its IPv6 address is admitted by the packet
+filter the destination enforces (same-family pairs only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tailcfg.policy import addrs
+from tailcfg.policy.eval_world import Holder, World, node_addrs
+from tailcfg.policy.filter_match import Addr
+from tailcfg.policy.model import PolicyTest, Ref
+from tailcfg.policy.nodes import Node
+from tailcfg.policy.provenance import Provenance
+from tailcfg.policy.testspec import (
+    TEST_KEYS,
+    Alias,
+    Dst,
+    Kind,
+    check_dst,
+    check_src,
+    parse_proto,
+    single_host_ip,
+    unknown_keys,
+)
+from tailcfg.policy.verdicts import Outcome, RuleRef, TestEntry, TestResult
+
+
+@dataclass(frozen=True, slots=True)
+class SrcPoint:
+    """One source: a device of the src identity, or the src address itself."""
+
+    label: str
+    addrs: tuple[Addr, ...]
+    node: Node | None = None
+
+
+def src_points(alias: Alias, world: World) -> list[SrcPoint] | str:
+    """The sources a (valid) src alias stands for, or why it stands for none."""
+    if alias.kind in (Kind.IP, Kind.HOST):
+        literal = world.names.hosts[alias.text] if alias.kind is Kind.HOST else alias.text
+        iv = addrs.parse_interval(literal)
+        if iv is None or iv[1] != iv[2]:
+            return f"src {alias.text!r} is a network, not one host"
+        return [SrcPoint(alias.text, ((iv[0], iv[1]),), world.resolver.node_by_ip(literal))]
+    devices = world.devices(alias.text)
+    if not devices:
+        return f"src {alias.text!r} has no devices"
+    return [SrcPoint(world.label(n), node_addrs(n), n) for n in devices]
+
+
+def dst_targets(dst: Dst, world: World, src: SrcPoint) -> list[list[Holder]]:
+    """Each destination device as a list of alternative holders (routers of an address)."""
+    alias = dst.alias
+    if alias.kind is Kind.TAG:
+        return [[world.device_holder(n)] for n in world.devices(alias.text)]
+    if alias.text == "autogroup:self":
+        owned = world.same_owner(src.node) if src.node is not None else ()
+        return [[world.device_holder(n)] for n in owned]
+    literal = alias.text
+    if alias.kind is Kind.HOST:
+        literal = single_host_ip(world.names.hosts[alias.text]) or ""
+    return [world.holders(literal)]
+
+
+def dst_literal(dst: Dst, world: World) -> str | None:
+    """The address of an IP/hosts destination (for stand-in routers)."""
+    if dst.alias.kind is Kind.IP:
+        return dst.alias.text
+    if dst.alias.kind is Kind.HOST:
+        return single_host_ip(world.names.hosts.get(dst.alias.text, ""))
+    return None
+
+
+def reaches(
+    world: World, src: SrcPoint, holder: Holder, port: int, protos: frozenset[int]
+) -> tuple[Addr, Addr] | None:
+    """The first (src, dst) address pair holder's filter admits, or None."""
+    pf = world.packet_filter(holder.node)
+    for s in src.addrs:
+        for d in holder.addrs:
+            if s[0] == d[0] and pf.admits(s, d, port, protos):
+                return s, d
+    return None
+
+
+@dataclass(slots=True)
+class _Pairs:
+    allowed: list[tuple[SrcPoint, Holder, Addr, Addr]]
+    denied: list[tuple[SrcPoint, list[Holder]]]
+
+
+def evaluate_pairs(
+    world: World, points: list[SrcPoint], dst: Dst, protos: frozenset[int]
+) -> _Pairs:
+    out = _Pairs([], [])
+    for sp in points:
+        for target in dst_targets(dst, world, sp):
+            hit = None
+            for holder in target:
+                pair = reaches(world, sp, holder, dst.port, protos)
+                if pair is not None:
+                    hit = (sp, holder, *pair)
+                    break
+            if hit is not None:
+                out.allowed.append(hit)
+            else:
+                out.denied.append((sp, target))
+    return out
+
+
+def _describe_denied(world: World, denied: list[tuple[SrcPoint, list[Holder]]], total: int) -> str:
+    if len(denied) == total:
+        return "no rule matches"
+    names = [f"{sp.label} -> {world.label(t[0].node) if t else '?'}" for sp, t in denied[:3]]
+    more = f" and {len(denied) - 3} more" if len(denied) > 3 else ""
+    return f"no rule matches for {', '.join(names)}{more} ({len(denied)} of {total} pairs)"
+
+
+class TestsRunner:
+    """Evaluates ``tests`` entries in one world."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, world: World, prov: Provenance) -> None:
+        self.world = world
+        self.prov = prov
+
+    def entry(self, t: PolicyTest) -> TestEntry:
+        src_text = t.src.text if t.src is not None else ""
+        results = self._results(t, src_text)
+        return TestEntry("tests", t.index, t.span, src_text, tuple(results))
+
+    def _invalid(
+        self,
+        t: PolicyTest,
+        reason: str,
+        *,
+        ref: Ref | None = None,
+        expected: Outcome = Outcome.ACCEPT,
+    ) -> TestResult:
+        return TestResult(
+            section="tests",
+            entry=t.index,
+            span=ref.span if ref is not None else t.span,
+            src=t.src.text if t.src is not None else "",
+            dst=ref.text if ref is not None else "",
+            proto=t.proto.text if t.proto is not None else None,
+            login=None,
+            expected=expected,
+            actual=Outcome.INVALID,
+            passed=False,
+            reason=f"invalid test: {reason}",
+        )
+
+    def _results(self, t: PolicyTest, src_text: str) -> list[TestResult]:
+        problem = unknown_keys(t.raw, TEST_KEYS) if t.raw else None
+        if t.src is None:
+            problem = problem or "test has no src"
+        if not t.accept and not t.deny:
+            problem = problem or "test has neither accept nor deny"
+        src = check_src(src_text, self.world.names) if problem is None else problem
+        protos = parse_proto(t.proto.text if t.proto is not None else None)
+        if isinstance(protos, str) and not isinstance(src, str):
+            src = protos
+        if isinstance(src, str):
+            return [self._invalid(t, src)]
+        assert not isinstance(protos, str)
+        points = src_points(src, self.world)
+        out = []
+        for expected, refs in ((Outcome.ACCEPT, t.accept), (Outcome.DENY, t.deny)):
+            for ref in refs:
+                if isinstance(points, str):
+                    out.append(self._invalid(t, points, ref=ref, expected=expected))
+                    continue
+                out.append(self._assertion(t, src, points, ref, expected, protos))
+        return out
+
+    def _assertion(
+        self,
+        t: PolicyTest,
+        src: Alias,
+        points: list[SrcPoint],
+        ref: Ref,
+        expected: Outcome,
+        protos: frozenset[int],
+    ) -> TestResult:
+        dst = check_dst(ref.text, self.world.names, src)
+        if isinstance(dst, str):
+            return self._invalid(t, dst, ref=ref, expected=expected)
+        pairs = evaluate_pairs(self.world, points, dst, protos)
+        total = len(pairs.allowed) + len(pairs.denied)
+        if total == 0:
+            return self._invalid(t, f"dst {ref.text!r} has no devices", ref=ref, expected=expected)
+        rules = self._rules(pairs, dst.port, protos)
+        actual = Outcome.ACCEPT if not pairs.denied else Outcome.DENY
+        head = f"{src.text} -> {ref.text}"
+        if expected is Outcome.ACCEPT:
+            passed = not pairs.denied
+            if passed:
+                reason = f"{head}: accepted by {_refs(rules)}"
+            else:
+                why = _describe_denied(self.world, pairs.denied, total)
+                reason = f"{head}: expected accept, denied: {why}"
+        else:
+            passed = not pairs.allowed
+            actual = Outcome.DENY if passed else Outcome.ACCEPT
+            if passed:
+                reason = f"{head}: denied: no rule matches"
+            else:
+                reason = f"{head}: expected deny, accepted by {_refs(rules)}"
+        return TestResult(
+            section="tests",
+            entry=t.index,
+            span=ref.span,
+            src=src.text,
+            dst=ref.text,
+            proto=t.proto.text if t.proto is not None else None,
+            login=None,
+            expected=expected,
+            actual=actual,
+            passed=passed,
+            reason=reason,
+            rules=tuple(rules),
+        )
+
+    def _rules(self, pairs: _Pairs, port: int, protos: frozenset[int]) -> list[RuleRef]:
+        out: dict[RuleRef, None] = {}
+        seen: set[tuple[Addr, Addr]] = set()
+        for sp, holder, s, d in pairs.allowed:
+            if (s, d) in seen:
+                continue
+            seen.add((s, d))
+            for ref in self.prov.granting(
+                s, d, port, protos, src_node=sp.node, dst_node=holder.node
+            ):
+                out.setdefault(ref)
+        return list(out)
+
+
+def _refs(rules: list[RuleRef]) -> str:
+    if not rules:
+        return "the compiled filter (rule not traced)"
+    return ", ".join(r.render() for r in rules)
