@@ -1,0 +1,279 @@
+"""Interop: the Python WireGuard device against Debian's wireguard-go, in both directions.
+
+Layout (traffic stays inside the namespace this test creates):
+
+    root netns                                   netns tcfg<id>
+    Python Device  udp V.1:<port>        ═veth═  V.2  wireguard-go wgt<id> :51820
+    tunnel T.1/32                                tunnel T.2/30 (Linux answers)
+
+V and T are two TEST-NET /30 blocks (RFC 5737) that overlap no address or route of the
+root namespace: a CI runner may itself sit on 192.0.2.0/24 with its gateway at 192.0.2.1,
+and a veth /30 there would steal the default route's next hop.
+
+Python → wireguard-go: ICMP echo answered by the namespace's kernel, a TCP SYN to a closed
+port answered by RST, a UDP datagram answered by ICMP port unreachable (the kernel checks our
+checksums: a bad one would be silence). wireguard-go → Python: ``ping`` and a TCP connect
+from the namespace, answered by the Python host responder. Everything is removed at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tailcfg.node import (
+    Counters,
+    Device,
+    PeerConfig,
+    generate_private_key,
+    key_to_base64,
+    public_key,
+)
+from tailcfg.node.responder import ProbeResult
+
+pytestmark = pytest.mark.slow
+
+GO_PORT = 51820
+TEST_NETS = ("203.0.113.0/24", "198.51.100.0/24", "192.0.2.0/24")
+
+
+def _root_networks() -> list[ipaddress.IPv4Network]:
+    """Every IPv4 network the root namespace has an address or a route in."""
+    nets: list[ipaddress.IPv4Network] = []
+    for route in json.loads(_run("ip", "-j", "-4", "route", "show", "table", "all").stdout):
+        for key in ("dst", "gateway", "prefsrc"):
+            value = route.get(key)
+            if value and value != "default":
+                nets.append(ipaddress.IPv4Network(value, strict=False))
+    for link in json.loads(_run("ip", "-j", "-4", "addr").stdout):
+        for info in link.get("addr_info", []):
+            nets.append(ipaddress.IPv4Network(f"{info['local']}/{info['prefixlen']}", strict=False))
+    return nets
+
+
+def _free_blocks(count: int) -> list[ipaddress.IPv4Network]:
+    taken = _root_networks()
+    blocks = [b for net in TEST_NETS for b in ipaddress.IPv4Network(net).subnets(new_prefix=30)]
+    start = secrets.randbelow(len(blocks))
+    free = [b for b in blocks[start:] + blocks[:start] if not any(b.overlaps(t) for t in taken)]
+    if len(free) < count:
+        pytest.skip("no free TEST-NET /30 block in the root namespace")
+    return free[:count]
+
+
+def _skip_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root to create a network namespace"
+    for tool in ("ip", "wireguard-go", "wg"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` is not installed (apt: iproute2, wireguard-go, wireguard-tools)"
+    if not Path("/dev/net/tun").exists():
+        return "no /dev/net/tun for wireguard-go"
+    return None
+
+
+# Used when `ping` (iputils-ping) is absent: the same kernel path, an ICMP echo on a raw socket.
+PYTHON_PING = """
+import socket, struct, sys
+def csum(b):
+    t = sum(struct.unpack(f"!{len(b) // 2}H", b))
+    t = (t & 0xFFFF) + (t >> 16)
+    return ~((t & 0xFFFF) + (t >> 16)) & 0xFFFF
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+s.settimeout(3)
+body = b"tailcfg-ping"
+head = struct.pack("!BBHHH", 8, 0, 0, 0x7463, 1)
+s.sendto(struct.pack("!BBHHH", 8, 0, csum(head + body), 0x7463, 1) + body, (sys.argv[1], 0))
+while True:
+    data, addr = s.recvfrom(2048)
+    kind, _c, _s, ident, seq = struct.unpack_from("!BBHHH", data, (data[0] & 15) * 4)
+    if (kind, ident, seq) == (0, 0x7463, 1):
+        print(f"1 packets transmitted, 1 received (from {addr[0]})")
+        break
+s.close()
+"""
+
+
+def _ping_argv(target: str) -> list[str]:
+    if shutil.which("ping") is not None:
+        return ["ping", "-c", "1", "-W", "3", target]
+    return [sys.executable, "-c", PYTHON_PING, target]
+
+
+def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=20)
+
+
+class Netns:
+    """A namespace with a veth pair to the root namespace and wireguard-go inside."""
+
+    def __init__(self, workdir: Path) -> None:
+        tag = secrets.token_hex(3)
+        self.ns, self.iface = f"tcfg{tag}", f"wgt{tag}"
+        self.veth_root, self.veth_ns = f"tcv{tag}a", f"tcv{tag}b"
+        self.workdir = workdir
+        veth, tunnel = _free_blocks(2)
+        self.root_ip, self.ns_ip = str(veth[1]), str(veth[2])
+        self.py_tunnel_ip, self.go_tunnel_ip = str(tunnel[1]), str(tunnel[2])
+        self.tunnel_prefix = tunnel.prefixlen
+        self.private_key = generate_private_key()
+        self.public_key = public_key(self.private_key)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def ns_exec(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return _run("ip", "netns", "exec", self.ns, *argv, check=check)
+
+    def create(self) -> None:
+        made = _run("ip", "netns", "add", self.ns, check=False)
+        if made.returncode != 0:
+            pytest.skip(f"cannot create a network namespace: {made.stderr.strip()}")
+        _run("ip", "link", "add", self.veth_root, "type", "veth", "peer", "name", self.veth_ns)
+        _run("ip", "link", "set", self.veth_ns, "netns", self.ns)
+        _run("ip", "addr", "add", f"{self.root_ip}/30", "dev", self.veth_root)
+        _run("ip", "link", "set", self.veth_root, "up")
+        _run("ip", "-n", self.ns, "addr", "add", f"{self.ns_ip}/30", "dev", self.veth_ns)
+        _run("ip", "-n", self.ns, "link", "set", self.veth_ns, "up")
+        _run("ip", "-n", self.ns, "link", "set", "lo", "up")
+
+    def start_wireguard_go(self, peer_key: bytes, peer_port: int) -> None:
+        log = (self.workdir / "wireguard-go.log").open("wb")
+        with log:
+            self.proc = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns, "wireguard-go", "-f", self.iface],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "LOG_LEVEL": "verbose"},
+            )
+        deadline = time.monotonic() + 10
+        while _run("ip", "-n", self.ns, "link", "show", self.iface, check=False).returncode:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"wireguard-go did not start: {self.log()}")
+            time.sleep(0.05)
+        key_file = self.workdir / "wg.key"
+        key_file.touch(mode=0o600)
+        key_file.write_text(key_to_base64(self.private_key) + "\n")
+        self.ns_exec(
+            "wg", "set", self.iface, "private-key", str(key_file), "listen-port", str(GO_PORT),
+            "peer", key_to_base64(peer_key), "endpoint", f"{self.root_ip}:{peer_port}",
+            "allowed-ips", f"{self.py_tunnel_ip}/32",
+        )  # fmt: skip
+        key_file.unlink()
+        _run(
+            "ip",
+            "-n",
+            self.ns,
+            "addr",
+            "add",
+            f"{self.go_tunnel_ip}/{self.tunnel_prefix}",
+            "dev",
+            self.iface,
+        )
+        _run("ip", "-n", self.ns, "link", "set", self.iface, "up")
+
+    def log(self) -> str:
+        path = self.workdir / "wireguard-go.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def destroy(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        _run("ip", "netns", "del", self.ns, check=False)
+        _run("ip", "link", "del", self.veth_root, check=False)
+
+
+@contextlib.contextmanager
+def netns(workdir: Path) -> Iterator[Netns]:
+    env = Netns(workdir)
+    try:
+        env.create()
+        yield env
+    finally:
+        env.destroy()
+
+
+async def _exercise(env: Netns) -> dict[str, object]:
+    rules = [
+        {
+            "SrcIPs": [env.go_tunnel_ip],
+            "DstPorts": [{"IP": "*", "Ports": {"First": 0, "Last": 65535}}],
+        }
+    ]
+    device = Device(
+        generate_private_key(), [env.py_tunnel_ip], host=env.root_ip, packet_filter=rules
+    )
+    async with device:
+        env.start_wireguard_go(device.public_key, device.endpoint[1])
+        device.set_peers(
+            [PeerConfig.make(env.public_key, f"{env.ns_ip}:{GO_PORT}", [f"{env.go_tunnel_ip}/32"])]
+        )
+        out: dict[str, object] = {
+            "icmp": await device.probe(env.go_tunnel_ip, proto="icmp", timeout=5),
+            "tcp_closed": await device.probe(env.go_tunnel_ip, 9, proto="tcp", timeout=5),
+            "udp_closed": await device.probe(env.go_tunnel_ip, 9, proto="udp", timeout=5),
+        }
+        ping = await asyncio.create_subprocess_exec(
+            "ip", "netns", "exec", env.ns, *_ping_argv(env.py_tunnel_ip),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        ping_out, _ = await ping.communicate()
+        out["ping"] = (ping.returncode, ping_out.decode())
+        connect = (
+            f"import socket; s = socket.create_connection(('{env.py_tunnel_ip}', 22), timeout=3); "
+            "print('connected', s.getpeername()); s.close()"
+        )
+        tcp = await asyncio.create_subprocess_exec(
+            "ip", "netns", "exec", env.ns, sys.executable, "-c", connect,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        tcp_out, _ = await tcp.communicate()
+        out["connect"] = (tcp.returncode, tcp_out.decode().strip())
+        out["counters"] = device.counters
+        out["python_key"] = device.public_key_base64
+        out["python_port"] = device.endpoint[1]
+        out["dump"] = env.ns_exec("wg", "show", env.iface, "dump").stdout
+    return out
+
+
+def test_python_device_and_wireguard_go_talk_both_ways(tmp_path: Path) -> None:
+    reason = _skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with netns(tmp_path) as env:
+        out = asyncio.run(_exercise(env))
+        context = f"results: {out}\nwireguard-go log:\n{env.log()}"
+    assert isinstance(out["icmp"], ProbeResult), context
+    assert (out["icmp"].ok, out["icmp"].reason) == (True, "echo-reply"), context
+    assert isinstance(out["tcp_closed"], ProbeResult)
+    assert (out["tcp_closed"].ok, out["tcp_closed"].reason) == (False, "rst"), context
+    assert isinstance(out["udp_closed"], ProbeResult)
+    assert (out["udp_closed"].ok, out["udp_closed"].reason) == (False, "unreachable"), context
+    code, text = out["ping"]  # type: ignore[misc]
+    assert code == 0 and "1 received" in text, context
+    assert out["connect"] == (0, f"connected ('{env.py_tunnel_ip}', 22)"), context
+    counters = out["counters"]
+    assert isinstance(counters, Counters)
+    assert (counters.dropped_by_filter, counters.dropped_by_routing) == (0, 0), context
+    assert counters.handshakes >= 1, context
+    # `wg show dump`, the peer line: key, psk, endpoint, allowed-ips, latest-handshake, rx, tx
+    peer = str(out["dump"]).strip().splitlines()[1].split("\t")
+    assert peer[0] == out["python_key"], context
+    assert peer[2] == f"{env.root_ip}:{out['python_port']}", context
+    assert peer[3] == f"{env.py_tunnel_ip}/32", context
+    assert int(peer[4]) > 0 and int(peer[5]) > 0 and int(peer[6]) > 0, context
