@@ -14,11 +14,22 @@
 { config, lib, ... }:
 
 let
-  inherit (lib) mkEnableOption mkIf mkOption types;
+  inherit (lib)
+    literalExpression
+    mkEnableOption
+    mkIf
+    mkOption
+    types
+    ;
 
   cfg = config.services.tailcfg;
 
-  inventory = builtins.fromJSON (builtins.readFile cfg.inventory);
+  rendered = builtins.fromJSON (builtins.readFile cfg.inventory);
+  inventory =
+    if (rendered.version or null) == 1 then
+      rendered
+    else
+      throw "services.tailcfg.inventory: ${toString cfg.inventory} is not format 1; re-run `tailcfg nix render`";
 
   host =
     inventory.hosts.${cfg.hostName} or (throw (
@@ -68,21 +79,21 @@ in
     hostName = mkOption {
       type = types.str;
       default = config.networking.hostName;
-      defaultText = "config.networking.hostName";
+      defaultText = literalExpression "config.networking.hostName";
       description = "This host's name in tailcfg.yaml (`hosts.<name>`).";
     };
 
     inventory = mkOption {
       type = types.path;
-      example = "./nix/inventory.json";
+      example = literalExpression "./nix/inventory.json";
       description = "The inventory rendered by `tailcfg nix render` (nix/inventory.json).";
     };
 
     secretsDir = mkOption {
       type = types.path;
       default = dirOf cfg.inventory + "/${inventory.secrets_dir}";
-      defaultText = "the inventory's secrets_dir, relative to nix/inventory.json";
-      example = "./secrets";
+      defaultText = literalExpression ''dirOf inventory + "/''${secrets_dir}"'';
+      example = literalExpression "./secrets";
       description = "Directory holding `<host>/tailscale.yaml`, sealed by `tailcfg keys mint`.";
     };
 

@@ -37,7 +37,7 @@ def render(
     ] = Path("tailcfg.yaml"),
     out: Annotated[
         Path | None,
-        typer.Option("--out", metavar="DIR", help="Output directory [default: nix/ beside FILE]."),
+        typer.Option("--out", metavar="DIR", help="Output directory (default: nix/ beside FILE)."),
     ] = None,
 ) -> int:
     """Write nix/inventory.json and nix/hosts/<host>.nix (atomically; deterministic)."""

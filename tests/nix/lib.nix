@@ -37,6 +37,11 @@ rec {
 
   mkDefault = mkOverride 1000;
 
+  literalExpression = text: {
+    _type = "literalExpression";
+    inherit text;
+  };
+
   mkForce = mkOverride 50;
 
   types = rec {

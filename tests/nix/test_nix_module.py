@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -197,3 +198,19 @@ def test_module_rejects_bad_settings(
     assert message in result.stderr
     if "hostName" in settings:
         assert "(hosts: phone, router)" in result.stderr
+
+
+def test_module_rejects_an_inventory_of_another_format(
+    cases: dict[str, Case], tmp_path: Path
+) -> None:
+    out = tmp_path / "nix"
+    out.mkdir()
+    data = json.loads((cases["tailscale"].out / "inventory.json").read_text(encoding="utf-8"))
+    (out / "inventory.json").write_text(json.dumps({**data, "version": 2}), encoding="utf-8")
+    args = ["--eval", "--strict", "--json", str(HARNESS), "--argstr", "root", str(tmp_path)]
+    result = run_nix([*args, "--argstr", "out", str(out)])
+    assert result.returncode == 1
+    assert (
+        f"services.tailcfg.inventory: {out}/inventory.json is not format 1; "
+        "re-run `tailcfg nix render`"
+    ) in result.stderr
