@@ -16,6 +16,7 @@ from tailcfg.policy import addrs
 from tailcfg.policy.addrs import Interval
 from tailcfg.policy.compiled import CompiledNode, CompiledPolicy
 from tailcfg.policy.filters import (
+    COMPANIONS,
     CapRule,
     DstEntry,
     FilterRule,
@@ -32,8 +33,9 @@ from tailcfg.policy.ssh import compile_ssh
 
 _INTERNET = [iv for t in addrs.INTERNET_DST if (iv := addrs.parse_interval(t))]
 
-# (group position, rule position, sub-index, element index, key, payload)
-_Item = tuple[int, int, int, int, Any, Any]
+# (group position, source block, address order, rule position, sub-index, element index,
+#  key, payload): within a merged rule, each ACL/grant's elements are in address order.
+_Item = tuple[int, int, tuple[int, ...], int, int, int, Any, Any]
 
 
 class _Targets:
@@ -96,7 +98,7 @@ class _Compiler:
             if isinstance(rule, FilterRule):
                 gpos = self.first[rule.key]
                 for i, e in enumerate(rule.dsts):
-                    item: _Item = (gpos, rule.pos, 0, i, rule.key, e)
+                    item: _Item = (gpos, rule.block, e.sort_key, rule.pos, 0, i, rule.key, e)
                     if e.iv is None:
                         self.everyone.append(item)
                     else:
@@ -109,7 +111,7 @@ class _Compiler:
                         for n in self.targets(iv):
                             reached.setdefault(n.name, n)
                 for name in reached:
-                    self.per_node[name].append((rule.pos, rule.pos, 0, 0, None, rule))
+                    self.per_node[name].append((rule.pos, rule.pos, (), rule.pos, 0, 0, None, rule))
             else:
                 self.special.append(rule)
 
@@ -124,9 +126,7 @@ class _Compiler:
         src = tuple(AddrSet(src_ivs).strings())
         mine = self.r.ivs[node.name]
         if rule.app is not None:
-            dsts = [addrs.render_prefix(iv) for iv in mine]
-            cap = {"SrcIPs": list(src), "CapGrant": [{"Dsts": dsts, "CapMap": rule.app}]}
-            return [(rule.pos, rule.pos, 0, 0, None, cap)]
+            return self._self_caps(rule, node, src, srcs)
         key: RuleKey = (src, rule.proto)
         gpos = min(self.first.get(key, rule.pos), rule.pos)
         out: list[_Item] = []
@@ -134,23 +134,45 @@ class _Compiler:
         for first, last in rule.ports:
             for iv in mine:
                 entry = DstEntry(addrs.render(iv), iv, first, last)
-                out.append((gpos, rule.pos, 0, i, key, entry))
+                out.append((gpos, rule.block, entry.sort_key, rule.pos, 0, i, key, entry))
                 i += 1
         return out
+
+    def _self_caps(
+        self, rule: SelfRule, node: Node, src: tuple[str, ...], srcs: list[Node]
+    ) -> list[_Item]:
+        assert rule.app is not None
+        mine = self.r.ivs[node.name]
+        dsts = [addrs.render_prefix(iv) for iv in mine]
+        caps: list[dict[str, Any]] = [
+            {"SrcIPs": list(src), "CapGrant": [{"Dsts": dsts, "CapMap": rule.app}]}
+        ]
+        if any(n.name == node.name for n in srcs):
+            owners: list[Interval] = []
+            for n in self.r.same_user(node):
+                owners.extend(self.r.ivs[n.name])
+            owner_ips = AddrSet(owners).strings()
+            for cap in sorted(rule.app):
+                companion = COMPANIONS.get(cap)
+                if companion:
+                    grant = {"Dsts": dsts, "CapMap": {companion: None}}
+                    caps.append({"SrcIPs": owner_ips, "CapGrant": [grant]})
+        return [(rule.pos, rule.pos, (), rule.pos, i, 0, None, c) for i, c in enumerate(caps)]
 
     def _expand_via(self, rule: ViaRule, node: Node) -> list[_Item]:
         if not any(t in node.tags for t in rule.via):
             return []
-        subnet = {addrs.canonical(x) for x in self.r.subnet_routes(node)}
+        routes = self.r.subnet_route_intervals(node)
         exits = [x for x in self.r.approved_routes(node) if addrs.is_exit_route(x)]
         prefixes: list[str] = []
         for d in rule.dst_aliases:
             if d == "autogroup:internet":
                 prefixes.extend(addrs.canonical(x) for x in exits)
-            elif addrs.is_cidr_literal(d) or addrs.parse_addr(d):
-                c = addrs.canonical(d)
-                if c in subnet:
-                    prefixes.append(c)
+                continue
+            for target in self.r.dst_targets(d):
+                iv = addrs.parse_interval(target)
+                if iv is not None and any(addrs.overlaps(iv, rt) for rt in routes):
+                    prefixes.append(target)
         out: list[_Item] = []
         for sub, spec in enumerate(rule.specs):
             key: RuleKey = (rule.src, spec.proto)
@@ -159,22 +181,32 @@ class _Compiler:
             for p in prefixes:
                 for first, last in spec.ports:
                     entry = DstEntry(p, addrs.parse_interval(p), first, last)
-                    out.append((gpos, rule.pos, sub, i, key, entry))
+                    out.append((gpos, rule.block, (), rule.pos, sub, i, key, entry))
                     i += 1
         return out
 
     def node_filter(self, node: Node) -> list[dict[str, Any]]:
         items = list(self.per_node[node.name])
         items.extend(self.everyone)
+        special: list[_Item] = []
         for rule in self.special:
             if isinstance(rule, SelfRule):
-                items.extend(self._expand_self(rule, node))
+                special.extend(self._expand_self(rule, node))
             else:
-                items.extend(self._expand_via(rule, node))
-        items.sort(key=lambda t: (t[0], t[1], t[2], t[3]))
+                special.extend(self._expand_via(rule, node))
+        if special:
+            first: dict[Any, int] = {}
+            for it in special:
+                if it[6] is not None:
+                    first[it[6]] = min(first.get(it[6], it[0]), it[0])
+            for key, pos in first.items():
+                if key in self.first and self.first[key] > pos:
+                    items = [(pos, *it[1:]) if it[6] == key else it for it in items]
+            items.extend((first[it[6]], *it[1:]) if it[6] is not None else it for it in special)
+        items.sort(key=lambda t: t[:6])
         out: list[dict[str, Any]] = []
         by_key: dict[Any, dict[str, Any]] = {}
-        for _, _, _, _, key, payload in items:
+        for *_, key, payload in items:
             if key is None:
                 rendered = self._cap(payload, node)
                 if rendered is not None:

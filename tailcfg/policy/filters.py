@@ -36,6 +36,12 @@ class DstEntry:
     iv: Interval | None
     first: int
     last: int
+    group: int = 0
+
+    @property
+    def sort_key(self) -> tuple[int, ...]:
+        """Order inside one ACL/grant: destination group, then ``*``, then address."""
+        return (self.group, 0) if self.iv is None else (self.group, 1, *self.iv)
 
     def wire(self) -> dict[str, Any]:
         return {"IP": self.ip, "Ports": {"First": self.first, "Last": self.last}}
@@ -56,6 +62,7 @@ class FilterRule:
     proto: tuple[int, ...]
     dsts: list[DstEntry]
     origin: Ref | None = None
+    block: int = 0
 
     @property
     def key(self) -> RuleKey:
@@ -82,6 +89,7 @@ class SelfRule:
     ports: tuple[tuple[int, int], ...]
     app: Mapping[str, Any] | None = None
     origin: Ref | None = None
+    block: int = 0
 
 
 @dataclass(slots=True)
@@ -92,6 +100,7 @@ class ViaRule:
     dst_aliases: tuple[str, ...]
     specs: tuple[IpSpec, ...]
     origin: Ref | None = None
+    block: int = 0
 
 
 Rule = FilterRule | CapRule | SelfRule | ViaRule
@@ -128,12 +137,14 @@ def resolve_sources(r: Resolver, aliases: Sequence[str]) -> Sources | None:
     return Sources(tuple(ips), merged)
 
 
-def dst_entries(r: Resolver, alias: str, ports: Sequence[tuple[int, int]]) -> list[DstEntry]:
+def dst_entries(
+    r: Resolver, alias: str, ports: Sequence[tuple[int, int]], group: int = 0
+) -> list[DstEntry]:
     out = []
     for ip in r.dst_targets(alias):
         iv = None if ip == "*" else addrs.parse_interval(ip)
         for first, last in ports:
-            out.append(DstEntry(ip, iv, first, last))
+            out.append(DstEntry(ip, iv, first, last, group))
     return out
 
 
@@ -145,8 +156,11 @@ class _Builder:
     def __init__(self, resolver: Resolver) -> None:
         self.r = resolver
         self.out: list[Rule] = []
+        self.block = 0
 
     def add(self, rule: Rule) -> None:
+        if isinstance(rule, FilterRule | SelfRule | ViaRule):
+            rule.block = self.block
         self.out.append(rule)
 
     @property
@@ -191,8 +205,8 @@ class _Builder:
         for spec in specs:
             if others and srcs is not None:
                 entries = []
-                for d in others:
-                    entries.extend(dst_entries(self.r, d, spec.ports))
+                for i, d in enumerate(others):
+                    entries.extend(dst_entries(self.r, d, spec.ports, i))
                 if entries:
                     self.add(FilterRule(self.pos, srcs.ips, spec.proto, entries, g.dst[0]))
             if has_self and srcs is not None:
@@ -236,6 +250,8 @@ def build_rules(policy: Policy, resolver: Resolver) -> RuleSet:
         return RuleSet(b.out)
     for g in policy.grants:
         b.grant(g)
+        b.block += 1
     for acl in policy.acls:
         b.acl(acl)
+        b.block += 1
     return RuleSet(b.out)

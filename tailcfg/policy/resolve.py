@@ -206,7 +206,14 @@ class Resolver:
         return tuple(self._by_user.get(node.user.lower(), ()))
 
     def user_devices(self, login: str) -> tuple[Node, ...]:
-        return tuple(self._by_user.get(login.strip().rstrip("@").lower(), ()))
+        """Untagged devices of a login, or of every user of a ``user:*@domain``."""
+        s = login.strip().lower()
+        if s.startswith("user:*@"):
+            domain = s[len("user:*@") :]
+            return tuple(
+                n for n in self.members if n.user and n.user.lower().rpartition("@")[2] == domain
+            )
+        return tuple(self._by_user.get(s.rstrip("@"), ()))
 
     def group_members(self, group: str) -> tuple[str, ...]:
         entry = self.policy.groups.get(group)

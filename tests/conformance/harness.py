@@ -121,12 +121,12 @@ def evaluate_case(case: dict[str, Any]) -> Outcome:
     compiled = compile_policy(policy, nodes)
     problems = []
     for name, want in (expect.get("per_node") or {}).items():
-        got = compiled.nodes.get(name)
-        if got is None:
+        node = compiled.nodes.get(name)
+        if node is None:
             problems.append(f"{name}: missing")
             continue
-        d = _diff_filters(got.packet_filter, want.get("packet_filter_rules"))
-        d += _diff_ssh(got.ssh_policy["rules"], want.get("ssh_rules"))
+        d = _diff_filters(node.packet_filter, want.get("packet_filter_rules"))
+        d += _diff_ssh(node.ssh_policy["rules"], want.get("ssh_rules"))
         if d:
             problems.append(f"{name}: {d}")
     return Outcome(not problems, "\n".join(problems))
