@@ -131,12 +131,12 @@ def host_nix_text(inventory: Inventory, host: Host, *, out_dir: Path) -> str:
     """``nix/hosts/<host>.nix``: a NixOS module wiring the host's secret into tailscale."""
     hosts_dir = out_dir.resolve() / HOSTS_DIR
     secret = nix_path(_relative(inventory.secrets_file(host.name), hosts_dir))
-    identity = ", ".join(host.tags) if host.tags else (host.user or "untagged")
+    identity = _comment(", ".join(host.tags) if host.tags else (host.user or "untagged"))
     flags = up_flags(host, login_server=login_server(inventory.control))
     control = inventory.control
     return (
         f"# {GENERATED} from {_source(inventory, out_dir)}; do not edit.\n"
-        f"# Host {host.name} ({identity}); control: {control.backend} {control.url}\n"
+        f"# Host {host.name} ({identity}); control: {control.backend} {_comment(control.url)}\n"
         "# A NixOS module: import it (or tailcfg's nixosModules.default, not both) next to\n"
         "# sops-nix, which decrypts the auth key with the host's SSH host key to\n"
         f"# /run/secrets/{SECRET_NAME} at activation; it never enters the Nix store.\n"
@@ -174,7 +174,7 @@ def render(
     """
     out = (out_dir if out_dir is not None else default_out_dir(inventory)).resolve()
     files = [RenderedFile(out / INVENTORY_JSON, inventory_json_text(inventory, out_dir=out))]
-    for host in iter_hosts(inventory, hosts):
+    for host in iter_hosts(inventory, list(dict.fromkeys(hosts))):
         path = out / HOSTS_DIR / f"{host.name}.nix"
         files.append(RenderedFile(path, host_nix_text(inventory, host, out_dir=out)))
     orphans = () if hosts else _orphans(out / HOSTS_DIR, set(inventory.hosts))
@@ -198,6 +198,11 @@ def write(rendering: Rendering) -> list[Path]:
         else:
             path.unlink(missing_ok=True)
     return touched
+
+
+def _comment(text: str) -> str:
+    """Text safe inside a ``#`` comment: one line."""
+    return " ".join(text.split())
 
 
 def _orphans(hosts_dir: Path, names: set[str]) -> tuple[Path, ...]:

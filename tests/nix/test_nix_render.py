@@ -139,3 +139,14 @@ def test_golden(cases: dict[str, Case], name: str) -> None:
         if p.is_file()
     }
     assert rendered == golden
+
+
+def test_header_comment_stays_one_line(cases: dict[str, Case]) -> None:
+    """A user name with a newline cannot end the comment and inject Nix code."""
+    inventory = load_inventory(cases["headscale"].root / "tailcfg.yaml")
+    phone = inventory.host("phone")
+    sneaky = Host(phone.name, phone.ssh_host_key, user="a@b\n}; x = import /etc/passwd; {")
+    text = nix.host_nix_text(inventory, sneaky, out_dir=cases["headscale"].out)
+    assert text.splitlines()[1] == (
+        "# Host phone (a@b }; x = import /etc/passwd; {); control: headscale https://hs.example.com"
+    )
