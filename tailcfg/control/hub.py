@@ -1,0 +1,270 @@
+"""The netmap hub: keeps the devices and the compiled policy, and feeds every map stream.
+
+Mutations (``upsert``, ``remove``, ``set_policy``) only mark what changed and wake the pump;
+the pump recompiles the policy (in a worker thread, once per burst of changes) and puts, for
+each subscription, the difference between what that stream was last sent and the new state
+on its queue: new or changed peers, removed peer IDs, a new packet filter or SSH policy.
+A queue receives ``None`` when its device is deleted. Runs entirely on one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tailcfg.control.model import Device, User, utcnow
+from tailcfg.control.netmap import full_map, node_wire, policy_node
+from tailcfg.control.policy import LoadedPolicy, NodePolicy, compile_for
+
+log = logging.getLogger("tailcfg.control")
+Message = dict[str, Any]
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One map stream: its queue and what it was last sent."""
+
+    device_id: int
+    queue: asyncio.Queue[Message | None] = field(default_factory=asyncio.Queue)
+    peers: frozenset[str] = frozenset()
+    packet_filter: list[dict[str, Any]] | None = None
+    ssh_policy: dict[str, Any] | None = None
+
+
+class Hub:
+    def __init__(
+        self,
+        *,
+        domain: str,
+        policy: LoadedPolicy,
+        users: Iterable[User],
+        devices: Iterable[Device],
+        ephemeral_timeout: float,
+        on_ephemeral_gone: Callable[[int], None],
+        tick: float = 0.5,
+    ) -> None:
+        self.domain = domain
+        self._policy = policy
+        self._users = {u.id: u for u in users}
+        self._devices: dict[int, Device] = {d.id: d for d in devices}
+        self._by_name = {d.given_name: d.id for d in self._devices.values()}
+        self._wire: dict[int, Message] = {}
+        self._compiled: dict[str, NodePolicy] = {}
+        self._subs: dict[int, list[Subscription]] = {}
+        self._changed: set[int] = set()
+        self._removed: dict[str, int] = {}
+        self._need_compile = True
+        self._wake = asyncio.Event()
+        self._ephemeral_timeout = ephemeral_timeout
+        self._on_ephemeral_gone = on_ephemeral_gone
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._tick = tick
+        self._last_tick = utcnow()
+        self.rounds = 0
+
+    # state changes ---------------------------------------------------------------------
+    def upsert(self, device: Device, *, topology: bool = True) -> None:
+        """A device was added or changed; ``topology`` when the policy must be recompiled."""
+        old = self._devices.get(device.id)
+        if old is not None and old.given_name != device.given_name:
+            self._by_name.pop(old.given_name, None)
+        self._devices[device.id] = device
+        self._by_name[device.given_name] = device.id
+        self._wire.pop(device.id, None)
+        self._changed.add(device.id)
+        self._need_compile = self._need_compile or topology
+        self._wake.set()
+
+    def remove(self, device_id: int) -> None:
+        device = self._devices.pop(device_id, None)
+        if device is None:
+            return
+        self._by_name.pop(device.given_name, None)
+        self._wire.pop(device_id, None)
+        self._removed[device.given_name] = device_id
+        self._cancel_timer(device_id)
+        self._need_compile = True
+        self._wake.set()
+
+    def set_policy(self, policy: LoadedPolicy) -> None:
+        self._policy = policy
+        self._need_compile = True
+        self._wake.set()
+
+    def set_users(self, users: Iterable[User]) -> None:
+        self._users = {u.id: u for u in users}
+
+    def device(self, device_id: int) -> Device | None:
+        return self._devices.get(device_id)
+
+    def online(self, device_id: int) -> bool:
+        return bool(self._subs.get(device_id))
+
+    # subscriptions ---------------------------------------------------------------------
+    async def subscribe(self, device_id: int) -> Subscription:
+        """A new stream; its queue starts with the full map."""
+        device = self._devices.get(device_id)
+        if device is None:
+            raise KeyError(device_id)
+        if self._need_compile:
+            await self._compile()
+        sub = Subscription(device_id)
+        self._subs.setdefault(device_id, []).append(sub)
+        self._cancel_timer(device_id)
+        node = self._compiled.get(device.given_name) if self._visible(device) else None
+        sub.peers = frozenset(n for n in (node.peers if node else ()) if n in self._by_name)
+        sub.packet_filter = node.packet_filter if node else []
+        sub.ssh_policy = node.ssh_policy if node else {"rules": []}
+        peers = [self._wire_of(self._by_name[n]) for n in sorted(sub.peers)]
+        message = full_map(
+            self._wire_of(device_id),
+            peers,
+            packet_filter=sub.packet_filter,
+            ssh_policy=sub.ssh_policy,
+            domain=self.domain,
+            users=self._users.values(),
+        )
+        sub.queue.put_nowait(message)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.device_id, [])
+        if sub in subs:
+            subs.remove(sub)
+        if subs:
+            return
+        self._subs.pop(sub.device_id, None)
+        device = self._devices.get(sub.device_id)
+        if device is not None and device.ephemeral:
+            self._schedule_ephemeral(device.id)
+
+    def _schedule_ephemeral(self, device_id: int) -> None:
+        self._cancel_timer(device_id)
+        loop = asyncio.get_running_loop()
+        self._timers[device_id] = loop.call_later(
+            self._ephemeral_timeout, self._ephemeral_gone, device_id
+        )
+
+    def _ephemeral_gone(self, device_id: int) -> None:
+        self._timers.pop(device_id, None)
+        if not self._subs.get(device_id) and device_id in self._devices:
+            self._on_ephemeral_gone(device_id)
+
+    def _cancel_timer(self, device_id: int) -> None:
+        timer = self._timers.pop(device_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    # the pump --------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Push changes until cancelled; also notices node keys that expire."""
+        for device in self._devices.values():
+            if device.ephemeral and not self._subs.get(device.id):
+                self._schedule_ephemeral(device.id)
+        watcher = asyncio.create_task(self._watch_expiry())
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                try:
+                    await self.push_round()
+                except Exception:
+                    log.exception("netmap round failed")
+        finally:
+            watcher.cancel()
+            for timer in self._timers.values():
+                timer.cancel()
+            for subs in self._subs.values():
+                for sub in subs:
+                    sub.queue.put_nowait(None)
+
+    async def _watch_expiry(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick)
+            now = utcnow()
+            for device in self._devices.values():
+                expiry = device.key_expiry
+                if expiry is not None and self._last_tick < expiry <= now:
+                    self._changed.add(device.id)
+                    self._wire.pop(device.id, None)
+                    self._need_compile = True
+                    self._wake.set()
+            self._last_tick = now
+
+    async def _compile(self) -> None:
+        self._need_compile = False
+        now = utcnow()
+        nodes = [
+            policy_node(d, self._users) for d in self._devices.values() if self._visible(d, now)
+        ]
+        try:
+            self._compiled = await asyncio.to_thread(compile_for, self._policy, nodes)
+        except Exception:
+            log.exception("policy compilation failed; keeping the previous netmaps")
+
+    async def push_round(self) -> None:
+        changed, removed = self._changed, self._removed
+        self._changed, self._removed = set(), {}
+        if self._need_compile:
+            await self._compile()
+        self.rounds += 1
+        changed_names = frozenset(
+            self._devices[i].given_name for i in changed if i in self._devices
+        )
+        now = utcnow()
+        for subs in list(self._subs.values()):
+            for sub in subs:
+                self._push(sub, changed, changed_names, removed, now)
+
+    def _push(
+        self,
+        sub: Subscription,
+        changed: set[int],
+        changed_names: frozenset[str],
+        removed: Mapping[str, int],
+        now: datetime,
+    ) -> None:
+        device = self._devices.get(sub.device_id)
+        if device is None:
+            sub.queue.put_nowait(None)
+            return
+        node = self._compiled.get(device.given_name) if self._visible(device, now) else None
+        peers = frozenset(n for n in (node.peers if node else ()) if n in self._by_name)
+        message: Message = {}
+        if device.id in changed:
+            message["Node"] = self._wire_of(device.id)
+        added = peers - sub.peers
+        updated = (peers & changed_names) - added
+        gone = sub.peers - peers
+        replaced = peers & removed.keys()
+        if added or updated:
+            names = sorted(added | updated)
+            message["PeersChanged"] = [self._wire_of(self._by_name[n]) for n in names]
+        if gone or replaced:
+            ids = {self._by_name.get(n) or removed[n] for n in gone}
+            ids.update(removed[n] for n in replaced if removed[n] != self._by_name.get(n))
+            message["PeersRemoved"] = sorted(ids)
+        packet_filter = node.packet_filter if node else []
+        if packet_filter != sub.packet_filter:
+            message["PacketFilter"] = packet_filter
+        ssh_policy = node.ssh_policy if node else {"rules": []}
+        if ssh_policy != sub.ssh_policy:
+            message["SSHPolicy"] = ssh_policy
+        sub.peers, sub.packet_filter, sub.ssh_policy = peers, packet_filter, ssh_policy
+        if message:
+            sub.queue.put_nowait(message)
+
+    def _visible(self, device: Device, now: datetime | None = None) -> bool:
+        return device.authorized and not device.expired(now or utcnow())
+
+    def _wire_of(self, device_id: int) -> Message:
+        wire = self._wire.get(device_id)
+        if wire is None:
+            device = self._devices[device_id]
+            wire = node_wire(device, domain=self.domain, now_expired=device.expired(utcnow()))
+            self._wire[device_id] = wire
+        return wire

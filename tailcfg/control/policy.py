@@ -1,0 +1,117 @@
+"""The control plane's view of the policy: load, compile for the devices, run its tests.
+
+Compilation is the policy engine's (``tailcfg.policy.engine``), the same code as
+``tailcfg policy compile``; the tests are ``tailcfg.policy.evaluate.run_tests`` (looked up
+when called, so the control plane works before that module lands). Tag ownership for auth
+keys is read from ``tagOwners``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from tailcfg import hujson
+from tailcfg.policy.engine import Policy, compile_policy, load_policy
+from tailcfg.policy.nodes import Node
+
+DEFAULT_POLICY = (
+    "// The default policy: every device may reach every other device.\n"
+    '{\n\t"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}],\n}\n'
+)
+
+
+def etag_of(text: str) -> str:
+    """sha256 hex of the stored HuJSON, which is what gitops-pusher compares."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _optional_module(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class NodePolicy:
+    """What one device receives: its packet filter, SSH policy and visible peers (names)."""
+
+    packet_filter: list[dict[str, Any]]
+    ssh_policy: dict[str, Any]
+    peers: frozenset[str]
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    text: str
+    policy: Policy = field(compare=False)
+    value: Mapping[str, Any] = field(compare=False)
+
+    @property
+    def etag(self) -> str:
+        return etag_of(self.text)
+
+
+def load(text: str, path: str = "policy.hujson", *, users: Sequence[str] = ()) -> LoadedPolicy:
+    """Parse and validate a policy (raises HujsonError / PolicyError)."""
+    policy = load_policy(text, path, users=users)
+    value = hujson.parse(text, path).value
+    return LoadedPolicy(text=text, policy=policy, value=value if isinstance(value, dict) else {})
+
+
+def compile_for(
+    loaded: LoadedPolicy, nodes: Sequence[Node], *, check_url: str | None = None
+) -> dict[str, NodePolicy]:
+    """Per device name: packet filter, SSH policy and peers, from the policy engine."""
+    kwargs = {} if check_url is None else {"check_url": check_url}
+    compiled = compile_policy(loaded.policy, nodes, **kwargs)
+    return {
+        name: NodePolicy(entry.packet_filter, entry.ssh_policy, frozenset(entry.peers))
+        for name, entry in compiled.nodes.items()
+    }
+
+
+def run_tests(loaded: LoadedPolicy) -> list[dict[str, Any]]:
+    """The failed tests in Tailscale's ``data`` shape (``[{"user", "errors"}]``); [] if all pass.
+
+    Like Tailscale's server, the tests run on identities (users, tags, addresses), not on
+    the devices that happen to be registered.
+    """
+    if not (loaded.value.get("tests") or loaded.value.get("sshTests")):
+        return []
+    evaluate = _optional_module("tailcfg.policy.evaluate")
+    if evaluate is None:
+        return []
+    report = evaluate.run_tests(loaded.policy)
+    by_user: dict[str, list[str]] = {}
+    for result in report.results:
+        if not result.passed:
+            by_user.setdefault(str(result.src), []).append(str(result.reason))
+    return [{"user": user, "errors": errors} for user, errors in by_user.items()]
+
+
+def may_apply_tag(loaded: LoadedPolicy, tag: str, *, login: str, is_admin: bool) -> bool:
+    """Whether ``login`` owns ``tag`` through tagOwners (directly, a group or autogroup:admin)."""
+    owners = (loaded.value.get("tagOwners") or {}).get(tag)
+    if owners is None:
+        return False
+    groups: Mapping[str, Any] = loaded.value.get("groups") or {}
+    for owner in owners:
+        if owner == login:
+            return True
+        if owner in ("autogroup:admin", "autogroup:owner") and is_admin:
+            return True
+        if isinstance(owner, str) and login in (groups.get(owner) or ()):
+            return True
+    return False
+
+
+def tag_defined(loaded: LoadedPolicy, tag: str) -> bool:
+    return tag in (loaded.value.get("tagOwners") or {})

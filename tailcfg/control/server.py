@@ -1,0 +1,104 @@
+"""Running the control server: in the foreground (``serve``) or in a thread (``running_control``).
+
+``running_control`` is for tests and ``tailcfg verify``: uvicorn on a free port of 127.0.0.1
+in a background thread, stopped cleanly when the block ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from tailcfg.control.app import create_app
+from tailcfg.control.bootstrap import init_state, is_initialised, read_admin_key
+from tailcfg.control.service import Settings
+from tailcfg.errors import ControlError
+
+log = logging.getLogger("tailcfg.control")
+
+
+def _config(app: object, *, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+        ws="none",
+    )
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ControlError(f"--listen {listen!r}: expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def serve(
+    state_dir: str | Path,
+    *,
+    listen: str = "127.0.0.1:8080",
+    policy_path: str | Path | None = None,
+    settings: Settings | None = None,
+) -> int:
+    """Serve until SIGINT/SIGTERM (uvicorn's handlers stop it cleanly); returns 0."""
+    host, port = parse_listen(listen)
+    app = create_app(state_dir, settings=settings, policy_path=policy_path)
+    server = uvicorn.Server(_config(app, host=host, port=port))
+    server.run()
+    if not server.started:
+        raise ControlError(f"control server failed to start on {listen}")
+    return 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunningControl:
+    url: str
+    admin_key: str
+    state_dir: Path
+
+
+@contextmanager
+def running_control(
+    state_dir: str | Path,
+    policy_path: str | Path | None = None,
+    *,
+    settings: Settings | None = None,
+    admin_login: str = "admin@example.com",
+) -> Iterator[RunningControl]:
+    """Run a control server in a thread on a free port; initialises ``state_dir`` if needed."""
+    state = Path(state_dir)
+    if not is_initialised(state):
+        init_state(state, admin_login=admin_login)
+    app = create_app(state, settings=settings, policy_path=policy_path)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(_config(app, host="127.0.0.1", port=port))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="tailcfg-control", daemon=True
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise ControlError("control server failed to start")
+            time.sleep(0.01)
+        yield RunningControl(f"http://127.0.0.1:{port}", read_admin_key(state), state)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
