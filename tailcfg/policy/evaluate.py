@@ -3,6 +3,7 @@
 Public API::
 
     run_tests(policy, nodes=None) -> TestReport
+    run_tests_file(policy_path, *, nodes_path=None) -> TestReport   (loads + validates)
 
 Without ``nodes`` identities are symbolic: a stand-in device per user, tag and
 destination address (see :mod:`tailcfg.policy.eval_world`). With ``nodes`` the tests
@@ -15,10 +16,13 @@ spans) that decided it; see :mod:`tailcfg.policy.verdicts` for the result types 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
+from tailcfg.errors import TailcfgError
+from tailcfg.policy.engine import load_policy
 from tailcfg.policy.eval_world import World, policy_names
 from tailcfg.policy.model import Policy
-from tailcfg.policy.nodes import Node
+from tailcfg.policy.nodes import Node, load_nodes
 from tailcfg.policy.provenance import Provenance
 from tailcfg.policy.sshtests_eval import SshTestsRunner
 from tailcfg.policy.tests_eval import TestsRunner
@@ -33,6 +37,7 @@ __all__ = [
     "TestResult",
     "build_world",
     "run_tests",
+    "run_tests_file",
 ]
 
 
@@ -70,3 +75,17 @@ def run_tests(policy: Policy, nodes: Sequence[Node] | None = None) -> TestReport
         entries.extend(ssh_runner.entry(t) for t in policy.ssh_tests)
     mode = "topology" if nodes is not None else "symbolic"
     return TestReport(policy.path, tuple(entries), mode=mode)
+
+
+def read_policy_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TailcfgError(f"{path}: cannot read policy: {exc.strerror}") from None
+
+
+def run_tests_file(policy_path: Path, *, nodes_path: Path | None = None) -> TestReport:
+    """Load (and validate: PolicyError as the server words it) a policy file, run its tests."""
+    policy = load_policy(read_policy_text(policy_path), str(policy_path))
+    nodes = load_nodes(nodes_path) if nodes_path is not None else None
+    return run_tests(policy, nodes)

@@ -27,7 +27,7 @@ class Miss:
     """A rule that does not grant the connection, and the one thing it lacks."""
 
     rule: RuleRef
-    lacks: str  # "proto", "port", "src", "dst"
+    lacks: str  # "proto", "port", "src", "dst", "login"
     detail: str
 
 
@@ -155,8 +155,17 @@ class Provenance:
                 out.append(Miss(rule.ref, "dst", "matches the source, not the destination"))
             elif port_ok and proto_ok and not src_ok:
                 out.append(Miss(rule.ref, "src", "matches the destination, not the source"))
+        merged: dict[tuple[RuleRef, str], Miss] = {}
+        for m in out:
+            key = (m.rule, m.lacks)
+            prev = merged.get(key)
+            if prev is not None and m.lacks == "port" and m.detail != prev.detail:
+                m = Miss(m.rule, "port", f"{prev.detail},{m.detail.removeprefix('ports ')}")
+            merged[key] = m
         order = {"proto": 0, "port": 1, "src": 2, "dst": 3}
-        return sorted(out, key=lambda m: order[m.lacks])
+        ranked = sorted(merged.values(), key=lambda m: order[m.lacks])
+        near = [m for m in ranked if m.lacks != "dst"]
+        return near or ranked
 
     # ---- SSH ------------------------------------------------------------------
 
@@ -172,8 +181,28 @@ class Provenance:
                 out.append((RuleRef("ssh", rule.index, rule.span), rule.action))
         return out
 
+    def ssh_misses(
+        self, src: Addr, src_node: Node | None, dst_node: Node, login: str
+    ) -> list[Miss]:
+        """SSH rules matching source and destination whose users leave ``login`` out."""
+        out = []
+        for rule in self.policy.ssh:
+            if rule.action not in ("accept", "check"):
+                continue
+            if self._ssh_matches(rule, src, src_node, dst_node, login, any_login=True):
+                users = ", ".join(u.text for u in rule.users)
+                out.append(Miss(RuleRef("ssh", rule.index, rule.span), "login", f"users {users}"))
+        return out
+
     def _ssh_matches(
-        self, rule: SshRule, src: Addr, src_node: Node | None, dst_node: Node, login: str
+        self,
+        rule: SshRule,
+        src: Addr,
+        src_node: Node | None,
+        dst_node: Node,
+        login: str,
+        *,
+        any_login: bool = False,
     ) -> bool:
         srcset = AddrSet(iv for ref in rule.src for iv in self.resolver.src_intervals(ref.text))
         if not srcset.contains_addr(*src):
@@ -189,6 +218,8 @@ class Provenance:
                 dst_ok = dst_ok or dst_node in self.resolver.devices_for(a)
         if not dst_ok:
             return False
+        if any_login:
+            return True
         return any(self._login_ok(u.text.strip(), login, src_node) for u in rule.users)
 
     @staticmethod
