@@ -96,6 +96,15 @@ def render(iv: Interval) -> str:
     return f"{addr_str(version, lo)}-{addr_str(version, hi)}"
 
 
+def tokens(intervals: Iterable[Interval]) -> list[str]:
+    """Wire strings of distinct intervals in address order, each kept on its own.
+
+    The server lists every device address separately (adjacent addresses are not
+    joined into a range) and keeps literal prefixes as written.
+    """
+    return [render(iv) for iv in sorted(set(intervals))]
+
+
 def render_prefix(iv: Interval) -> str:
     """``a/n`` form (``/32`` and ``/128`` kept), for CapGrant ``Dsts``."""
     version, lo, hi = iv

@@ -28,7 +28,7 @@ from tailcfg.policy.filters import (
 )
 from tailcfg.policy.model import Policy
 from tailcfg.policy.nodes import Node
-from tailcfg.policy.resolve import AddrSet, Resolver
+from tailcfg.policy.resolve import Resolver
 from tailcfg.policy.ssh import compile_ssh
 
 _INTERNET = [iv for t in addrs.INTERNET_DST if (iv := addrs.parse_interval(t))]
@@ -123,7 +123,7 @@ class _Compiler:
         src_ivs: list[Interval] = []
         for n in srcs:
             src_ivs.extend(self.r.ivs[n.name])
-        src = tuple(AddrSet(src_ivs).strings())
+        src = tuple(addrs.tokens(src_ivs))
         mine = self.r.ivs[node.name]
         if rule.app is not None:
             return self._self_caps(rule, node, src, srcs)
@@ -151,7 +151,7 @@ class _Compiler:
             owners: list[Interval] = []
             for n in self.r.same_user(node):
                 owners.extend(self.r.ivs[n.name])
-            owner_ips = AddrSet(owners).strings()
+            owner_ips = addrs.tokens(owners)
             for cap in sorted(rule.app):
                 companion = COMPANIONS.get(cap)
                 if companion:

@@ -123,14 +123,10 @@ def resolve_sources(r: Resolver, aliases: Sequence[str]) -> Sources | None:
     merged = AddrSet(ivs)
     if not merged:
         return None
-    ips = merged.strings()
+    ips = addrs.tokens(ivs)
     if "*" in names:
         seen = set(ips)
-        extra = list(r.approved_subnet_routes)
-        for a in names:
-            if a != "*":
-                extra.extend(AddrSet(r.src_intervals(a)).strings())
-        for s in extra:
+        for s in r.approved_subnet_routes:
             if s not in seen:
                 seen.add(s)
                 ips.append(s)
@@ -223,7 +219,7 @@ class _Builder:
             for d in others:
                 ivs = self.r.src_intervals(d)
                 grants.append((addrs.merge(ivs), app_wire))
-                dst_ips.extend(AddrSet(ivs).strings())
+                dst_ips.extend(addrs.tokens(ivs))
             src_ips = srcs.ips if srcs is not None else ()
             self.add(CapRule(self.pos, src_ips, grants, g.dst[0]))
             if "*" in others:

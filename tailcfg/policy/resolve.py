@@ -292,7 +292,7 @@ class Resolver:
     def src_prefixes(self, alias: str) -> list[str]:
         if alias.strip() == "autogroup:danger-all":
             return ["*"]
-        return AddrSet(self.src_intervals(alias)).strings()
+        return addrs.tokens(self.src_intervals(alias))
 
     def dst_intervals(self, alias: str) -> list[Interval]:
         s = alias.strip()
@@ -308,7 +308,4 @@ class Resolver:
             return ["*"]
         if s == "autogroup:internet":
             return list(addrs.INTERNET_DST)
-        out: list[str] = []
-        for iv in addrs.merge(self.src_intervals(s)):
-            out.extend(addrs.render(p) for p in addrs.split_prefixes(iv))
-        return out
+        return addrs.tokens(self.src_intervals(s))

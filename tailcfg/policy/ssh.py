@@ -66,7 +66,7 @@ class _SshCompiler:
         self.user_order = {u.lower(): i for i, u in enumerate(policy.users)}
 
     def action(self, rule: SshRule) -> dict[str, Any]:
-        if rule.action == "check":
+        if rule.action.strip() == "check":
             return {"holdAndDelegate": self.check_url + CHECK_PATH}
         return dict(ACCEPT_ACTION)
 
@@ -105,6 +105,16 @@ class _SshCompiler:
         if any(dom.lower() == d.lower() for d in domains):
             return local
         return None
+
+    def _tag_dups(self, rule: SshRule) -> list[dict[str, str]]:
+        """autogroup:tagged lists a device once per tag: the extra copies."""
+        if not any(s.text.strip() == "autogroup:tagged" for s in rule.src):
+            return []
+        out: list[dict[str, str]] = []
+        for n in self.r.tagged:
+            for _ in n.tags[1:]:
+                out.extend({"nodeIP": a} for a in n.addresses)
+        return out
 
     def rule(self, rule: SshRule, out: list[dict[str, Any]]) -> None:
         src_ivs: list[Interval] = []
@@ -147,7 +157,7 @@ class _SshCompiler:
                 if tagged:
                     emit_user(None, tagged)
             else:
-                principals = _principals(srcset.intervals)
+                principals = _principals(srcset.intervals) + self._tag_dups(rule)
                 if principals:
                     self._emit(out, rule, principals, dict(base))
         elif domains and srcset.contains_node(mine):
@@ -164,7 +174,7 @@ def compile_ssh(policy: Policy, r: Resolver, node: Node, *, check_url: str) -> d
     c = _SshCompiler(policy, r, node, check_url)
     rules: list[dict[str, Any]] = []
     for rule in policy.ssh:
-        if rule.action in ("accept", "check"):
+        if rule.action.strip() in ("accept", "check"):
             c.rule(rule, rules)
     rules.sort(key=lambda x: 0 if "holdAndDelegate" in x["action"] else 1)
     return {"rules": rules}
