@@ -60,6 +60,11 @@ class Sops:
     def with_env(self, **extra: str) -> Sops:
         return Sops(self.binary, self.root, self.config, {**self.env, **extra})
 
+    def with_identity(self, identity: str) -> Sops:
+        """Only this age identity (no user keys from the environment or HOME): for proofs."""
+        env = {"PATH": self.env.get("PATH", ""), "SOPS_AGE_KEY": identity}
+        return Sops(self.binary, self.root, self.config, env)
+
     def encrypt(self, plaintext: bytes, *, filename: Path, unencrypted_regex: str = "") -> bytes:
         """Seal YAML ``plaintext`` for ``filename`` (its creation rule picks the recipients)."""
         args = ["encrypt", "--filename-override", self._rel(filename)]
@@ -144,6 +149,11 @@ def read_sealed(path: Path) -> SealedFile:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SopsError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_sealed(text, path)
+
+
+def parse_sealed(text: str | bytes, path: Path) -> SealedFile:
+    """Like :func:`read_sealed` for sops output not written yet (``path`` names it)."""
     try:
         data = YAML(typ="safe").load(text)
     except YAMLError as exc:

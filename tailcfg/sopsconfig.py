@@ -9,6 +9,7 @@ already match the host's files (the catch-all), or last when none does.
 from __future__ import annotations
 
 import io
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,6 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import PlainScalarString
-from ruamel.yaml.util import load_yaml_guess_indent
 
 from tailcfg.atomicfile import atomic_write_text
 from tailcfg.errors import SopsError
@@ -42,7 +42,7 @@ def host_path_regex(secrets_rel: str, host: str) -> str:
 
 
 def load_rules(config: Path) -> tuple[CreationRule, ...]:
-    data, _, _ = _load(config)
+    data, _ = _load(config)
     return tuple(_rule(i, raw) for i, raw in enumerate(_rules(data, config)))
 
 
@@ -66,10 +66,7 @@ def ensure_host_rule(
     """
     regex = host_path_regex(secrets_rel, host)
     wanted = [*dict.fromkeys([*admins, recipient])]
-    if config.exists():
-        data, indent, seq_indent = _load(config)
-    else:
-        data, indent, seq_indent = CommentedMap(), 4, 2
+    data, indent = _load(config) if config.exists() else (CommentedMap(), Indent())
     rules = data.setdefault("creation_rules", CommentedSeq())
     if not isinstance(rules, CommentedSeq):
         raise SopsError(f"{config}: creation_rules must be a list")
@@ -86,44 +83,103 @@ def ensure_host_rule(
     else:
         rule = CommentedMap([("path_regex", regex)])
         rule["key_groups"] = CommentedSeq([CommentedMap([("age", ages)])])
-        probe = f"{secrets_rel.strip('/')}/{host}/tailscale.yaml"
-        position = next(
-            (i for i, raw in enumerate(rules) if _rule(i, raw).matches(probe)), len(rules)
-        )
+        position = _insert_at(rules, secrets_rel, host)
         rules.insert(position, rule)
-    _dump(config, data, indent, seq_indent)
+        if 0 < position < len(rules) - 1:
+            _move_end_comments(rules, position)
+    atomic_write_text(config, dump_round_trip(data, indent))
     return True
 
 
 # --- internals -----------------------------------------------------------------------------
 
 
-def _load(config: Path) -> tuple[Any, int, int]:
+def _move_end_comments(rules: CommentedSeq, position: int) -> None:
+    """Comments after rule ``position - 1`` introduce the rule that followed it: keep them
+    above that rule once the new one is inserted at ``position``."""
+    node = rules[position - 1]
+    while isinstance(node, (CommentedMap, CommentedSeq)) and node:
+        if node.ca.end:
+            tokens, node.ca.end = node.ca.end, []
+            text = "".join(str(getattr(t, "value", "")) for t in tokens)
+            lines = [ln.strip()[1:].strip() for ln in text.splitlines() if ln.strip()]
+            column = int(getattr(tokens[0], "column", 0) or 0)
+            if lines:
+                rules.yaml_set_comment_before_after_key(
+                    position + 1, before="\n".join(lines), indent=column
+                )
+            return
+        node = node[list(node)[-1]] if isinstance(node, CommentedMap) else node[-1]
+
+
+def _insert_at(rules: list[Any], secrets_rel: str, host: str) -> int:
+    """After the last per-host rule, but before any rule that already matches the host."""
+    probe = f"{secrets_rel.strip('/')}/{host}/tailscale.yaml"
+    parsed = [_rule(i, raw) for i, raw in enumerate(rules)]
+    first_match = next((r.index for r in parsed if r.matches(probe)), len(rules))
+    host_rule = re.compile(re.escape(secrets_rel.strip("/")) + r"/[a-z0-9-]+/")
+    per_host = [r.index for r in parsed if r.path_regex and host_rule.match(r.path_regex)]
+    after_hosts = per_host[-1] + 1 if per_host else len(rules)
+    return min(first_match, after_hosts)
+
+
+@dataclass(frozen=True, slots=True)
+class Indent:
+    """Block indentation of a YAML file, as ruamel's ``YAML.indent`` takes it."""
+
+    mapping: int = 2
+    sequence: int = 4
+    offset: int = 2
+
+
+def guess_indent(text: str) -> Indent:
+    """The first nested mapping and the first block sequence decide (defaults otherwise)."""
+    mapping = sequence = offset = None
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    for parent, child in itertools.pairwise(lines):
+        if not parent.rstrip().endswith(":"):
+            continue
+        base = len(parent) - len(parent.lstrip(" -"))
+        col = len(child) - len(child.lstrip(" "))
+        if child.lstrip().startswith("- ") and offset is None and col >= base:
+            offset = col - base
+            after = child[col + 1 :]
+            sequence = offset + 1 + len(after) - len(after.lstrip(" "))
+        elif not child.lstrip().startswith("- ") and mapping is None and col > base:
+            mapping = col - base
+    default = Indent()
+    return Indent(
+        mapping or default.mapping,
+        sequence if sequence is not None else default.sequence,
+        offset if offset is not None else default.offset,
+    )
+
+
+def dump_round_trip(data: Any, indent: Indent) -> str:
+    """Text of a round-trip tree with the file's own indentation."""
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.indent(mapping=indent.mapping, sequence=indent.sequence, offset=indent.offset)
+    buffer = io.StringIO()
+    yaml.dump(data, buffer)
+    return buffer.getvalue()
+
+
+def _load(config: Path) -> tuple[Any, Indent]:
     try:
         text = config.read_text(encoding="utf-8")
     except OSError as exc:
         raise SopsError(f"{config}: cannot read: {exc.strerror}") from None
     try:
-        data, indent, seq_indent = load_yaml_guess_indent(text)
+        data = YAML(typ="rt").load(text)
     except YAMLError as exc:
         raise SopsError(f"{config}: not YAML: {exc}") from None
     if data is None:
         data = CommentedMap()
     if not isinstance(data, CommentedMap):
         raise SopsError(f"{config}: expected a mapping with creation_rules")
-    if indent is None or seq_indent is None:
-        return data, 4, 2
-    return data, indent, seq_indent
-
-
-def _dump(config: Path, data: Any, indent: int, seq_indent: int) -> None:
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    yaml.indent(mapping=indent, sequence=indent, offset=seq_indent)
-    buffer = io.StringIO()
-    yaml.dump(data, buffer)
-    atomic_write_text(config, buffer.getvalue())
+    return data, guess_indent(text)
 
 
 def _rules(data: Any, config: Path) -> list[Any]:
