@@ -45,6 +45,7 @@ class Rendering:
     out_dir: Path
     files: tuple[RenderedFile, ...]
     orphans: tuple[Path, ...] = ()
+    unsealed: tuple[str, ...] = ()  # rendered hosts whose secrets file does not exist yet
 
 
 def login_server(control: ControlConfig) -> str | None:
@@ -170,15 +171,19 @@ def render(
     """Plan ``inventory.json`` and the host files (only ``hosts`` when given).
 
     Rendering every host also lists generated host files of hosts no longer in the
-    inventory as orphans; InventoryError if a named host is unknown.
+    inventory as orphans, and hosts whose secret is not sealed yet (NixOS would fail to
+    build them); InventoryError if a named host is unknown.
     """
     out = (out_dir if out_dir is not None else default_out_dir(inventory)).resolve()
     files = [RenderedFile(out / INVENTORY_JSON, inventory_json_text(inventory, out_dir=out))]
+    unsealed = []
     for host in iter_hosts(inventory, list(dict.fromkeys(hosts))):
         path = out / HOSTS_DIR / f"{host.name}.nix"
         files.append(RenderedFile(path, host_nix_text(inventory, host, out_dir=out)))
+        if not inventory.secrets_file(host.name).is_file():
+            unsealed.append(host.name)
     orphans = () if hosts else _orphans(out / HOSTS_DIR, set(inventory.hosts))
-    return Rendering(out, tuple(files), orphans)
+    return Rendering(out, tuple(files), orphans, tuple(unsealed))
 
 
 def stale(rendering: Rendering) -> list[Path]:

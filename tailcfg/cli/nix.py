@@ -53,6 +53,9 @@ def render(
         typer.echo(f"{verb} {_shown(path)}")
     if not touched:
         typer.echo(f"{_shown(rendering.out_dir)}: up to date")
+    for name in rendering.unsealed:
+        hint = f"tailcfg keys mint --host {name}"
+        typer.echo(f"note: no sealed key for {name} yet ({hint})", err=True)
     return 0
 
 
