@@ -55,7 +55,7 @@ def _key_json(key: AuthKey, user: User | None, *, secret: str | None = None) -> 
     }
 
 
-def _expiry_seconds(value: Any) -> int | None:
+def _expires_at(value: Any) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -66,10 +66,9 @@ def _expiry_seconds(value: Any) -> int | None:
         raise ControlRequestError("expiration must be an RFC 3339 time") from None
     if when.tzinfo is None:
         raise ControlRequestError("expiration must carry a time zone")
-    seconds = int((when - utcnow()).total_seconds())
-    if seconds <= 0:
+    if when <= utcnow():
         raise ControlRequestError("expiration must be in the future")
-    return seconds
+    return when
 
 
 async def create_preauthkey(request: Request) -> Response:
@@ -82,7 +81,7 @@ async def create_preauthkey(request: Request) -> Response:
         ephemeral=bool_field(data, "ephemeral"),
         preauthorized=True,
         tags=tags_field(data, "aclTags"),
-        expiry_seconds=_expiry_seconds(data.get("expiration")),
+        expires_at=_expires_at(data.get("expiration")),
     )
     return JSONResponse({"preAuthKey": _key_json(key, user, secret=secret)})
 

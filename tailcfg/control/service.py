@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from nacl.public import PrivateKey
@@ -243,6 +243,7 @@ class ControlPlane:
         preauthorized: bool = False,
         tags: tuple[str, ...] = (),
         expiry_seconds: int | None = None,
+        expires_at: datetime | None = None,
         description: str = "",
     ) -> tuple[AuthKey, str]:
         """A new auth key and its full secret text (shown once)."""
@@ -261,7 +262,7 @@ class ControlPlane:
             ephemeral=ephemeral,
             preauthorized=preauthorized,
             created=now,
-            expires=now + timedelta(seconds=seconds) if seconds else None,
+            expires=expires_at or (now + timedelta(seconds=seconds) if seconds else None),
             used=False,
             revoked=None,
         )

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from tailcfg.control import keys
 from tailcfg.control.app import create_app
 from tailcfg.control.bootstrap import read_admin_key
+from tailcfg.control.client import ControlClient
 from tailcfg.control.server import RunningControl
 
 T = TypeVar("T")
@@ -62,3 +63,60 @@ async def asgi_control(
             transport=transport, base_url="http://control", headers=headers
         ) as client:
             yield client, app
+
+
+class Member:
+    """A registered test device with its map stream collected in the background."""
+
+    def __init__(
+        self, url: str, name: str, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.name = name
+        self.client = ControlClient(url, PrivateKey.generate(), transport=transport)
+        self.node_key = node_key()
+        self.identity: dict[str, Any] = {}
+        self.messages: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def id(self) -> int:
+        return int(self.identity["NodeID"])
+
+    async def join(self, auth_key: str, **kw: Any) -> dict[str, Any]:
+        self.identity = await self.client.register(
+            self.node_key, auth_key=auth_key, hostname=self.name, **kw
+        )
+        return self.identity
+
+    async def start(self) -> dict[str, Any]:
+        """Open the map stream; returns the full map."""
+        self._task = asyncio.create_task(self._pump())
+        first = await self.next()
+        assert first is not None and "Peers" in first
+        return first
+
+    async def _pump(self) -> None:
+        try:
+            async for message in self.client.stream_map(self.node_key):
+                if not message.get("KeepAlive"):
+                    await self.messages.put(message)
+        finally:
+            await self.messages.put(None)
+
+    async def next(self, timeout: float = 15.0) -> dict[str, Any] | None:
+        return await asyncio.wait_for(self.messages.get(), timeout)
+
+    async def wait_for(self, key: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The next message carrying ``key`` (earlier ones are skipped)."""
+        while True:
+            message = await self.next(timeout)
+            assert message is not None, f"{self.name}: stream ended waiting for {key}"
+            if key in message:
+                return message
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.client.aclose()
