@@ -135,6 +135,8 @@ class PacketFilter:
 
     def match(self, src: IPAddress, dst: IPAddress, proto: int, port: int = 0) -> int | None:
         """The index of the first rule admitting this packet, or None."""
+        if src.version != dst.version:
+            return None
         for rule in self.rules:
             if rule.admits(src, dst, proto, port):
                 return rule.index
