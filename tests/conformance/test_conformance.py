@@ -1,0 +1,43 @@
+"""Conformance with Tailscale's hosted server: one case per recorded capture.
+
+For every capture: accepted/rejected agreement (for the policytest/sshtest categories
+acceptance also depends on the ``tests``/``sshTests`` verdicts), the server's error text
+for rejected policies, and for accepted ones each device's packet filter (SrcIPs as a
+set, everything else exactly, in the server's rule order) and SSH rules (principals as a
+multiset). Cases listed in ``known_differences.md`` are expected to disagree
+(``xfail(strict=True)``): fixing one makes its test fail until the line is removed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness import active_cases, evaluate_case, known_differences
+
+CASES = active_cases()
+KNOWN = known_differences()
+
+
+def _param(case: dict[str, Any]) -> Any:
+    reason = KNOWN.get(case["name"])
+    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+    return pytest.param(case, id=case["name"], marks=marks)
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+def test_capture(case: dict[str, Any]) -> None:
+    outcome = evaluate_case(case)
+    if outcome.needs_evaluate:
+        pytest.xfail(outcome.reason)
+    assert outcome.agree, outcome.reason
+
+
+def test_known_differences_name_real_cases() -> None:
+    names = {c["name"] for c in CASES}
+    assert sorted(set(KNOWN) - names) == []
+
+
+def test_every_capture_is_replayed() -> None:
+    assert len(CASES) == 599
