@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from harness import iter_outcomes  # noqa: E402
+from harness import iter_outcomes
 
 ORDER = ("acl", "grant", "routes", "ssh", "nodeattrs", "policytest", "sshtest")
 

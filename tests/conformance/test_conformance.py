@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from harness import active_cases, evaluate_case, known_differences
 
 CASES = active_cases()
