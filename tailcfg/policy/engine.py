@@ -11,6 +11,10 @@
         (``{"rules": [...]}``) and visible peers. ``check_url`` is the control server's
         base URL for SSH ``check`` actions.
 
+    compile_file(policy_path, nodes_path, *, node=None) -> dict
+        What ``tailcfg policy compile`` prints: read both files, load, compile, and
+        return ``CompiledPolicy.to_json()`` (only ``node`` when given).
+
     resolver(policy, nodes) -> Resolver
         The alias resolver behind compile (see :mod:`tailcfg.policy.resolve`), for
         evaluation, explain, diff and graph.
@@ -24,15 +28,16 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from tailcfg import hujson
-from tailcfg.errors import PolicyError
+from tailcfg.errors import PolicyError, TailcfgError
 from tailcfg.policy.checks import check_policy
 from tailcfg.policy.compile import compile_nodes
 from tailcfg.policy.compiled import CompiledNode, CompiledPolicy
 from tailcfg.policy.model import Policy
-from tailcfg.policy.nodes import Node
+from tailcfg.policy.nodes import Node, load_nodes
 from tailcfg.policy.parse import build_policy
 from tailcfg.policy.ports import PortError
 from tailcfg.policy.resolve import Resolver
@@ -43,6 +48,7 @@ __all__ = [
     "CompiledPolicy",
     "Policy",
     "Resolver",
+    "compile_file",
     "compile_policy",
     "load_policy",
     "resolver",
@@ -101,3 +107,31 @@ def compile_policy(
         if span is None:
             raise
         raise PolicyError([Diagnostic(span, str(exc), code="invalid-port")]) from None
+
+
+def users_of(nodes: Sequence[Node]) -> tuple[str, ...]:
+    """The owners' logins of untagged devices, in first-seen order."""
+    seen: dict[str, None] = {}
+    for n in nodes:
+        if n.user and not n.tags:
+            seen.setdefault(n.user)
+    return tuple(seen)
+
+
+def compile_file(
+    policy_path: str | Path, nodes_path: str | Path, *, node: str | None = None
+) -> dict[str, Any]:
+    """Load and compile a policy file for a ``--nodes`` topology; JSON-ready."""
+    path = Path(policy_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TailcfgError(f"{path}: cannot read policy: {exc.strerror}") from None
+    nodes = load_nodes(nodes_path)
+    if node is not None and all(n.name != node for n in nodes):
+        raise TailcfgError(f"{nodes_path}: no node named {node!r}")
+    policy = load_policy(text, str(path), users=users_of(nodes))
+    compiled = compile_policy(policy, nodes)
+    if node is not None:
+        return {"nodes": {node: compiled.nodes[node].to_json()}}
+    return compiled.to_json()
