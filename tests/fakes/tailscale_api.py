@@ -59,7 +59,15 @@ class FakeState:
     preauth: dict[str, dict[str, Any]] = field(default_factory=dict)  # headscale id -> record
     tokens: set[str] = field(default_factory=set)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    bodies: list[tuple[str, str, Any]] = field(default_factory=list)  # JSON bodies received
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reset(self) -> None:
+        """Back to a fresh state (one server can serve many tests)."""
+        fresh = FakeState()
+        for name in self.__dataclass_fields__:
+            if name != "lock":
+                setattr(self, name, getattr(fresh, name))
 
     def secret(self, default: str) -> str:
         return self.next_secrets.pop(0) if self.next_secrets else default
@@ -107,6 +115,7 @@ def build_app(state: FakeState) -> Starlette:
         if request.method == "GET":
             return JSONResponse({"keys": [_public(k) for k in state.keys.values()]})
         body = await request.json()
+        state.bodies.append((request.method, request.url.path, body))
         create = body.get("capabilities", {}).get("devices", {}).get("create", {})
         tags = list(create.get("tags", []))
         if state.allowed_tags is not None and not set(tags) <= state.allowed_tags:
@@ -164,6 +173,7 @@ def build_app(state: FakeState) -> Starlette:
         if request.method == "GET":
             return JSONResponse({"preAuthKeys": [_hs_public(k) for k in state.preauth.values()]})
         body = await request.json()
+        state.bodies.append((request.method, request.url.path, body))
         tags = list(body.get("aclTags", []))
         if not tags and not body.get("user"):
             return JSONResponse(
@@ -192,6 +202,7 @@ def build_app(state: FakeState) -> Starlette:
         if not headscale_auth(request):
             return Response("Unauthorized", status_code=401)
         body = await request.json()
+        state.bodies.append((request.method, request.url.path, body))
         record = state.preauth.get(str(body.get("id", "")))
         if record is None:
             return JSONResponse({"code": 5, "message": "AuthKey not found"}, status_code=404)
