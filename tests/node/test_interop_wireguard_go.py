@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,8 @@ from tailcfg.node.responder import ProbeResult
 pytestmark = pytest.mark.slow
 
 GO_PORT = 51820
+# IPv6 tunnel addresses (RFC 3849 documentation prefix) exist only in the namespace.
+PY_TUNNEL_IP6, GO_TUNNEL_IP6 = "2001:db8:7463::1", "2001:db8:7463::2"
 TEST_NETS = ("203.0.113.0/24", "198.51.100.0/24", "192.0.2.0/24")
 
 
@@ -167,20 +170,13 @@ class Netns:
         self.ns_exec(
             "wg", "set", self.iface, "private-key", str(key_file), "listen-port", str(GO_PORT),
             "peer", key_to_base64(peer_key), "endpoint", f"{self.root_ip}:{peer_port}",
-            "allowed-ips", f"{self.py_tunnel_ip}/32",
+            "allowed-ips", f"{self.py_tunnel_ip}/32,{PY_TUNNEL_IP6}/128",
         )  # fmt: skip
         key_file.unlink()
-        _run(
-            "ip",
-            "-n",
-            self.ns,
-            "addr",
-            "add",
-            f"{self.go_tunnel_ip}/{self.tunnel_prefix}",
-            "dev",
-            self.iface,
-        )
-        _run("ip", "-n", self.ns, "link", "set", self.iface, "up")
+        ns = ("ip", "-n", self.ns)
+        _run(*ns, "addr", "add", f"{self.go_tunnel_ip}/{self.tunnel_prefix}", "dev", self.iface)
+        _run(*ns, "link", "set", self.iface, "up")
+        _run(*ns, "-6", "addr", "add", f"{GO_TUNNEL_IP6}/64", "dev", self.iface, "nodad")
 
     def log(self) -> str:
         path = self.workdir / "wireguard-go.log"
@@ -208,47 +204,53 @@ def netns(workdir: Path) -> Iterator[Netns]:
         env.destroy()
 
 
-async def _exercise(env: Netns) -> dict[str, object]:
-    rules = [
-        {
-            "SrcIPs": [env.go_tunnel_ip],
-            "DstPorts": [{"IP": "*", "Ports": {"First": 0, "Last": 65535}}],
-        }
-    ]
-    device = Device(
-        generate_private_key(), [env.py_tunnel_ip], host=env.root_ip, packet_filter=rules
-    )
-    async with device:
+@dataclass
+class Outcome:
+    probes: dict[str, ProbeResult]
+    ping: tuple[int | None, str]
+    connect: tuple[int | None, str]
+    counters: Counters
+    python_key: str
+    python_port: int
+    dump: str
+
+
+async def _in_netns(env: Netns, *argv: str) -> tuple[int | None, str]:
+    proc = await asyncio.create_subprocess_exec(
+        "ip", "netns", "exec", env.ns, *argv,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    return proc.returncode, out.decode().strip()
+
+
+async def _exercise(env: Netns) -> Outcome:
+    every_port = {"IP": "*", "Ports": {"First": 0, "Last": 65535}}
+    rules = [{"SrcIPs": [env.go_tunnel_ip, GO_TUNNEL_IP6], "DstPorts": [every_port]}]
+    addresses = [env.py_tunnel_ip, PY_TUNNEL_IP6]
+    async with Device(
+        generate_private_key(), addresses, host=env.root_ip, packet_filter=rules
+    ) as device:
         env.start_wireguard_go(device.public_key, device.endpoint[1])
-        device.set_peers(
-            [PeerConfig.make(env.public_key, f"{env.ns_ip}:{GO_PORT}", [f"{env.go_tunnel_ip}/32"])]
-        )
-        out: dict[str, object] = {
+        go_ips = [f"{env.go_tunnel_ip}/32", f"{GO_TUNNEL_IP6}/128"]
+        device.set_peers([PeerConfig.make(env.public_key, f"{env.ns_ip}:{GO_PORT}", go_ips)])
+        probes = {
             "icmp": await device.probe(env.go_tunnel_ip, proto="icmp", timeout=5),
             "tcp_closed": await device.probe(env.go_tunnel_ip, 9, proto="tcp", timeout=5),
             "udp_closed": await device.probe(env.go_tunnel_ip, 9, proto="udp", timeout=5),
+            "icmp6": await device.probe(GO_TUNNEL_IP6, proto="icmp", timeout=5),
+            "tcp6_closed": await device.probe(GO_TUNNEL_IP6, 9, proto="tcp", timeout=5),
         }
-        ping = await asyncio.create_subprocess_exec(
-            "ip", "netns", "exec", env.ns, *_ping_argv(env.py_tunnel_ip),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        ping_out, _ = await ping.communicate()
-        out["ping"] = (ping.returncode, ping_out.decode())
+        ping = await _in_netns(env, *_ping_argv(env.py_tunnel_ip))
         connect = (
             f"import socket; s = socket.create_connection(('{env.py_tunnel_ip}', 22), timeout=3); "
             "print('connected', s.getpeername()); s.close()"
         )
-        tcp = await asyncio.create_subprocess_exec(
-            "ip", "netns", "exec", env.ns, sys.executable, "-c", connect,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        tcp_out, _ = await tcp.communicate()
-        out["connect"] = (tcp.returncode, tcp_out.decode().strip())
-        out["counters"] = device.counters
-        out["python_key"] = device.public_key_base64
-        out["python_port"] = device.endpoint[1]
-        out["dump"] = env.ns_exec("wg", "show", env.iface, "dump").stdout
-    return out
+        tcp = await _in_netns(env, sys.executable, "-c", connect)
+        dump = env.ns_exec("wg", "show", env.iface, "dump").stdout
+        return Outcome(
+            probes, ping, tcp, device.counters, device.public_key_base64, device.endpoint[1], dump
+        )
 
 
 def test_python_device_and_wireguard_go_talk_both_ways(tmp_path: Path) -> None:
@@ -258,22 +260,24 @@ def test_python_device_and_wireguard_go_talk_both_ways(tmp_path: Path) -> None:
     with netns(tmp_path) as env:
         out = asyncio.run(_exercise(env))
         context = f"results: {out}\nwireguard-go log:\n{env.log()}"
-    assert isinstance(out["icmp"], ProbeResult), context
-    assert (out["icmp"].ok, out["icmp"].reason) == (True, "echo-reply"), context
-    assert isinstance(out["tcp_closed"], ProbeResult)
-    assert (out["tcp_closed"].ok, out["tcp_closed"].reason) == (False, "rst"), context
-    assert isinstance(out["udp_closed"], ProbeResult)
-    assert (out["udp_closed"].ok, out["udp_closed"].reason) == (False, "unreachable"), context
-    code, text = out["ping"]  # type: ignore[misc]
-    assert code == 0 and "1 received" in text, context
-    assert out["connect"] == (0, f"connected ('{env.py_tunnel_ip}', 22)"), context
-    counters = out["counters"]
-    assert isinstance(counters, Counters)
+    # Python → wireguard-go: the namespace's kernel answers through the tunnel.
+    assert {name: (r.ok, r.reason) for name, r in out.probes.items()} == {
+        "icmp": (True, "echo-reply"),
+        "tcp_closed": (False, "rst"),
+        "udp_closed": (False, "unreachable"),
+        "icmp6": (True, "echo-reply"),
+        "tcp6_closed": (False, "rst"),
+    }, context
+    # wireguard-go → Python: the Python host responder answers the kernel.
+    assert out.ping[0] == 0 and "1 received" in out.ping[1], context
+    assert out.connect == (0, f"connected ('{env.py_tunnel_ip}', 22)"), context
+    counters = out.counters
     assert (counters.dropped_by_filter, counters.dropped_by_routing) == (0, 0), context
+    assert (counters.invalid, counters.replayed) == (0, 0), context
     assert counters.handshakes >= 1, context
     # `wg show dump`, the peer line: key, psk, endpoint, allowed-ips, latest-handshake, rx, tx
-    peer = str(out["dump"]).strip().splitlines()[1].split("\t")
-    assert peer[0] == out["python_key"], context
-    assert peer[2] == f"{env.root_ip}:{out['python_port']}", context
-    assert peer[3] == f"{env.py_tunnel_ip}/32", context
+    peer = out.dump.strip().splitlines()[1].split("\t")
+    assert peer[0] == out.python_key, context
+    assert peer[2] == f"{env.root_ip}:{out.python_port}", context
+    assert peer[3] == f"{env.py_tunnel_ip}/32,{PY_TUNNEL_IP6}/128", context
     assert int(peer[4]) > 0 and int(peer[5]) > 0 and int(peer[6]) > 0, context
