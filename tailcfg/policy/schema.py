@@ -4,6 +4,13 @@ Each JSON Schema error becomes a :class:`~tailcfg.source.Diagnostic` at the
 offending value (an unknown field points at its key), with a message that names
 the place the way the server does (``acls[0].src``, ``groups["group:a"]``).
 Errors come in document order.
+
+Like the server (Go's JSON decoding), field names match case-insensitively:
+``"ACLs"``, ``"Action"``, ``"Users"`` and ``"Ports"`` of old policy files are
+``acls``, ``action``, ``users`` and ``ports``. :func:`canonical_value` renames such
+fields to their schema spelling (map keys such as group or host names are data and
+stay as written); :func:`original_path` maps a path of the canonical value back to
+the file's spelling, for positions.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from jsonschema.exceptions import ValidationError
 
 from tailcfg.hujson import Document, JsonPath
 from tailcfg.resources import schema_path
-from tailcfg.source import Diagnostic, Severity
+from tailcfg.source import Diagnostic, Severity, Span
 
 SCHEMA_NAME = "policy.schema.json"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -40,6 +47,60 @@ def policy_validator() -> Draft202012Validator:
     schema = json.loads(schema_path(SCHEMA_NAME).read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
+
+
+def _resolve(schema: Any, root: Mapping[str, Any]) -> Any:
+    while isinstance(schema, Mapping) and "$ref" in schema:
+        schema = root["$defs"][str(schema["$ref"]).rpartition("/")[2]]
+    return schema
+
+
+def _canonical(value: Any, schema: Any, root: Mapping[str, Any]) -> Any:
+    schema = _resolve(schema, root)
+    if not isinstance(schema, Mapping):
+        return value
+    if isinstance(value, list):
+        return [_canonical(item, schema.get("items"), root) for item in value]
+    if not isinstance(value, Mapping):
+        return value
+    props: Mapping[str, Any] = schema.get("properties", {})
+    folded = {name.lower(): name for name in props}
+    extra = schema.get("additionalProperties")
+    out: dict[str, Any] = {}
+    for raw_key, item in value.items():
+        key = str(raw_key)
+        name = key if key in props else folded.get(key.lower(), key)
+        if name in out or (name != key and name in value):
+            name = key  # the exact spelling is also present: keep both as written
+        out[name] = _canonical(item, props.get(name, extra), root)
+    return out
+
+
+def canonical_value(value: Any) -> Any:
+    """``value`` with struct field names in the schema's spelling (matched ignoring case)."""
+    root = policy_validator().schema
+    assert isinstance(root, Mapping)
+    return _canonical(value, root, root)
+
+
+def original_path(value: Any, path: Sequence[str | int]) -> JsonPath:
+    """The path of ``value`` (as written) that a canonical-value ``path`` names."""
+    out: list[str | int] = []
+    node = value
+    for part in path:
+        if isinstance(node, Mapping) and isinstance(part, str) and part not in node:
+            part = next((k for k in node if k.lower() == part.lower()), part)
+        out.append(part)
+        node = _child(node, part)
+    return tuple(out)
+
+
+def _child(node: Any, part: str | int) -> Any:
+    if isinstance(node, Mapping):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
 
 
 def format_path(path: Iterable[str | int]) -> str:
@@ -80,7 +141,20 @@ def _at(where: str, message: str) -> str:
     return f"{where}: {message}" if where else message
 
 
-def _diagnostics(doc: Document, error: ValidationError) -> list[tuple[JsonPath, Diagnostic]]:
+class _Spans:
+    """Spans of canonical paths, looked up under the file's own spelling of each key."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+
+    def span_at(self, path: JsonPath) -> Span:
+        return self.doc.span_at(original_path(self.doc.value, path))
+
+    def key_span_at(self, path: JsonPath) -> Span:
+        return self.doc.key_span_at(original_path(self.doc.value, path))
+
+
+def _diagnostics(doc: _Spans, error: ValidationError) -> list[tuple[JsonPath, Diagnostic]]:
     path: JsonPath = tuple(error.absolute_path)
     where = format_path(path)
     if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
@@ -127,12 +201,14 @@ def document_order(value: Any, path: Sequence[str | int]) -> tuple[int, ...]:
     return tuple(key)
 
 
-def schema_findings(doc: Document) -> list[tuple[JsonPath, Diagnostic]]:
-    """Schema errors with the path each one points at, in document order."""
+def schema_findings(doc: Document, value: Any | None = None) -> list[tuple[JsonPath, Diagnostic]]:
+    """Schema errors (of ``value``, the canonical value) with their paths, in file order."""
+    canonical = canonical_value(doc.value) if value is None else value
+    spans = _Spans(doc)
     found: list[tuple[JsonPath, Diagnostic]] = []
-    for error in policy_validator().iter_errors(doc.value):
-        found.extend(_diagnostics(doc, error))
-    found.sort(key=lambda item: document_order(doc.value, item[0]))
+    for error in policy_validator().iter_errors(canonical):
+        found.extend(_diagnostics(spans, error))
+    found.sort(key=lambda item: document_order(canonical, item[0]))
     return found
 
 

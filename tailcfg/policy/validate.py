@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tailcfg.hujson import Document
-from tailcfg.policy.schema import schema_findings
+from tailcfg.policy.schema import canonical_value, original_path, schema_findings
 from tailcfg.policy.validate_context import Context, quoted
 from tailcfg.policy.validate_refs import (
     any_strings,
@@ -105,8 +105,8 @@ def validate(
         known = tailnet_domains(users)
     else:
         known = None
-    ctx = Context(doc, domains=known)
-    for path, diag in schema_findings(doc):
+    ctx = Context(doc, canonical_value(doc.value), domains=known)
+    for path, diag in schema_findings(doc, ctx.value):
         ctx.parse_errors.setdefault(str(path[0]) if path else "", []).append(diag)
     for parse in _PARSERS:
         parse(ctx)
@@ -130,7 +130,8 @@ def _references(policy: Mapping[str, Any]) -> set[str]:
 
 def warnings(doc: Document) -> list[Diagnostic]:
     """Groups, hosts and tags that are declared but used nowhere in the policy."""
-    policy = doc.value if isinstance(doc.value, Mapping) else {}
+    value = canonical_value(doc.value)
+    policy = value if isinstance(value, Mapping) else {}
     used = _references(policy)
     out: list[Diagnostic] = []
     for section, what, code in (
@@ -144,7 +145,7 @@ def warnings(doc: Document) -> list[Diagnostic]:
         for name in declared:
             if name in used:
                 continue
-            span = doc.key_span_at((section, name))
+            span = doc.key_span_at(original_path(doc.value, (section, name)))
             message = f"{what} {quoted(name)} is declared but not used by any rule"
             out.append(Diagnostic(span, message, code=code, severity=Severity.WARNING))
     return out

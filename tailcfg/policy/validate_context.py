@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tailcfg.hujson import Document, JsonPath
+from tailcfg.policy.schema import original_path
 from tailcfg.policy.validate_syntax import go_quote
 from tailcfg.source import Diagnostic, Severity
 
@@ -26,13 +27,14 @@ class Context:
     """The document under validation and the findings collected so far."""
 
     doc: Document
+    value: Any = None  # the document's value with canonical field names
     domains: frozenset[str] | None = None
     parse_errors: dict[str, list[Diagnostic]] = field(default_factory=dict)
     errors: list[Diagnostic] = field(default_factory=list)
 
     @property
     def policy(self) -> Mapping[str, Any]:
-        return _mapping(self.doc.value)
+        return _mapping(self.value)
 
     @property
     def groups(self) -> Mapping[str, Any]:
@@ -53,7 +55,8 @@ class Context:
     def diagnostic(
         self, path: JsonPath, message: str, code: str, *, key: bool = False
     ) -> Diagnostic:
-        span = self.doc.key_span_at(path) if key else self.doc.span_at(path)
+        written = original_path(self.doc.value, path)
+        span = self.doc.key_span_at(written) if key else self.doc.span_at(written)
         return Diagnostic(span, message, code=code, severity=Severity.ERROR)
 
     def parse_error(self, path: JsonPath, message: str, code: str, *, key: bool = False) -> None:
