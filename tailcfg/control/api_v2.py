@@ -177,6 +177,35 @@ async def tag_device(request: Request) -> Response:
     return Response(status_code=200)
 
 
+async def get_routes(request: Request) -> Response:
+    api_user(request)
+    device = plane(request).require_device(request.path_params["device_id"])
+    return JSONResponse(
+        {
+            "advertisedRoutes": list(device.routable_ips),
+            "enabledRoutes": list(device.approved_routes),
+        }
+    )
+
+
+async def set_routes(request: Request) -> Response:
+    """Approve routes (Tailscale: ``POST /device/{id}/routes`` with ``{"routes": [...]}``)."""
+    api_user(request)
+    data = await read_object(request)
+    routes = data.get("routes")
+    if not isinstance(routes, list) or not all(isinstance(r, str) for r in routes):
+        raise ControlRequestError("routes must be a list of strings")
+    control = plane(request)
+    device = control.require_device(request.path_params["device_id"])
+    device = control.update(device, approved_routes=tuple(routes))
+    return JSONResponse(
+        {
+            "advertisedRoutes": list(device.routable_ips),
+            "enabledRoutes": list(device.approved_routes),
+        }
+    )
+
+
 async def expire_device(request: Request) -> Response:
     api_user(request)
     plane(request).expire(request.path_params["device_id"])
@@ -242,4 +271,6 @@ ROUTES = [
     Route(f"{_D}/authorized", guarded(authorize_device), methods=["POST"]),
     Route(f"{_D}/tags", guarded(tag_device), methods=["POST"]),
     Route(f"{_D}/expire", guarded(expire_device), methods=["POST"]),
+    Route(f"{_D}/routes", guarded(get_routes), methods=["GET"]),
+    Route(f"{_D}/routes", guarded(set_routes), methods=["POST"]),
 ]

@@ -78,6 +78,14 @@ def load_control_key(state_dir: Path) -> PrivateKey:
         ) from None
 
 
+def box_for(private: PrivateKey, peer_public: bytes) -> Box:
+    """The Box between ``private`` and a peer; a 400 error for a weak (low-order) key."""
+    try:
+        return Box(private, PublicKey(peer_public))
+    except (CryptoError, ValueError, TypeError):
+        raise ControlRequestError("invalid machine key: not usable for key agreement") from None
+
+
 def seal(box: Box, message: Any) -> bytes:
     return bytes(box.encrypt(json.dumps(message, separators=(",", ":")).encode()))
 

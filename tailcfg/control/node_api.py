@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from nacl.public import Box, PublicKey
+from nacl.public import Box
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -38,7 +38,7 @@ async def _open(request: Request) -> tuple[ControlPlane, str, Box, Any]:
     control = plane(request)
     machine_key = str(request.path_params["mkey"])
     raw = keys.parse_public(machine_key, keys.MACHINE_PREFIX)
-    box = Box(control.control_key, PublicKey(raw))
+    box = keys.box_for(control.control_key, raw)
     body = await read_body(request)
     return control, machine_key, box, keys.unseal(box, body)
 

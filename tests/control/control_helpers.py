@@ -75,6 +75,7 @@ class Member:
         self.client = ControlClient(url, PrivateKey.generate(), transport=transport)
         self.node_key = node_key()
         self.identity: dict[str, Any] = {}
+        self.error: Exception | None = None
         self.messages: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -100,6 +101,8 @@ class Member:
             async for message in self.client.stream_map(self.node_key):
                 if not message.get("KeepAlive"):
                     await self.messages.put(message)
+        except httpx.TransportError as exc:  # the server went away
+            self.error = exc
         finally:
             await self.messages.put(None)
 
