@@ -1,0 +1,161 @@
+"""Turn each ``tests`` / ``sshTests`` assertion into probes through the tunnels.
+
+A ``tests`` assertion is probed from every device with the source identity to every
+device that owns the destination (all devices of a tag; the device holding an address,
+or the router whose approved route holds it, whose host answers for it), on the test's
+port and protocol. An ``sshTests`` assertion is a TCP/22 probe plus the decision of the
+SSH policy the destination received. The observation is ``accept`` when every probe is
+answered, ``deny`` when none is, ``mixed`` otherwise; for SSH the policy's decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from tailcfg.node.agent import NodeAgent
+from tailcfg.node.device import ProbeResult
+from tailcfg.policy.verdicts import TestResult
+from tailcfg.verify.identity import Member, Names, matches, owner_of, split_dst
+from tailcfg.verify.model import MISMATCH, NOT_PROBED, OK, Probe, Row
+from tailcfg.verify.ssh import ssh_decision
+
+PROTOS = {
+    None: "tcp",
+    "tcp": "tcp",
+    "6": "tcp",
+    "udp": "udp",
+    "17": "udp",
+    "icmp": "icmp",
+    "1": "icmp",
+}
+Target = tuple[Member, str]  # destination device and the address probed
+
+
+@dataclass(frozen=True, slots=True)
+class Mesh:
+    """The running tailnet as the probes see it."""
+
+    agents: Mapping[str, NodeAgent]  # by device name
+    members: tuple[Member, ...]  # live devices
+    declared: tuple[Member, ...]  # what the inventory promises
+    notes: Mapping[str, str]  # inventory host -> why its device differs or is missing
+    names: Names
+    timeout: float = 1.0
+
+    def having(self, alias: str, *, declared: bool = False) -> list[Member]:
+        pool = self.declared if declared else self.members
+        return [m for m in pool if matches(alias, m, self.names)]
+
+    def missing(self, alias: str) -> str | None:
+        """Why no device has ``alias`` although the inventory promises one (None: not promised)."""
+        promised = self.having(alias, declared=True)
+        if not promised:
+            return None
+        why = "; ".join(
+            f"inventory host {m.name} should have it ({self.notes.get(m.name, '?')})"
+            for m in promised
+        )
+        return f"no device has identity {alias}: {why}"
+
+
+def targets(alias: str, src: Member, mesh: Mesh) -> list[Target]:
+    if alias == "autogroup:self":
+        own = [m for m in mesh.members if not m.tags and m.user == src.user]
+        return [(m, m.ipv4 or "") for m in own]
+    if alias.startswith(("tag:", "group:")) or "@" in alias:
+        return [(m, m.ipv4 or "") for m in mesh.having(alias)]
+    address = mesh.names.address_of(alias)
+    if address is None:
+        return []
+    owner = owner_of(address, mesh.members)
+    return [(owner, address)] if owner is not None else []
+
+
+def _aggregate(outcomes: Sequence[str]) -> str:
+    kinds = set(outcomes)
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+async def _probe(
+    agent: NodeAgent, dst: Member, address: str, proto: str, port: int, timeout: float
+) -> Probe:
+    result: ProbeResult = await agent.probe(address, port, proto=proto, timeout=timeout)
+    rtt = None if result.rtt is None else result.rtt * 1000
+    return Probe(agent.name, dst.name, address, proto, port, result.ok, result.reason, rtt)
+
+
+def _explain(observed: str, probes: Sequence[Probe]) -> str:
+    shown = [f"{p.src}->{p.dst} {p.address}:{p.port}/{p.proto} {p.reason}" for p in probes[:4]]
+    more = f" (+{len(probes) - 4} more)" if len(probes) > 4 else ""
+    return ", ".join(shown) + more if shown else observed
+
+
+async def run_row(result: TestResult, mesh: Mesh) -> Row:
+    """Probe one assertion and compare with its expectation and the engine's verdict."""
+    started = time.monotonic()
+    expected, engine = result.expected.value, result.actual.value
+    ssh = result.section == "sshTests"
+    test = (
+        f"{result.src} -> {result.login}@{result.dst}" if ssh else f"{result.src} -> {result.dst}"
+    )
+    location = f"{result.span.path}:{result.span.line}:{result.span.col}"
+
+    def row(observed: str, status: str, reason: str, probes: Sequence[Probe] = ()) -> Row:
+        elapsed = (time.monotonic() - started) * 1000
+        return Row(
+            result.section,
+            result.entry,
+            test,
+            expected,
+            engine,
+            observed,
+            status,
+            reason,
+            elapsed,
+            tuple(probes),
+            location,
+        )
+
+    srcs = mesh.having(result.src)
+    if not srcs:
+        why = mesh.missing(result.src)
+        if why is None:
+            return row("-", NOT_PROBED, f"no device in the inventory has identity {result.src}")
+        return row("none", MISMATCH, why)
+    alias, port = (result.dst, 22) if ssh else split_dst(result.dst)
+    proto = "tcp" if ssh else PROTOS.get(result.proto)
+    if proto is None:
+        return row("-", NOT_PROBED, f"no probe for protocol {result.proto}")
+    pairs = [(s, d, a) for s in srcs for d, a in targets(alias, s, mesh) if d.name != s.name]
+    if not pairs:
+        why = mesh.missing(alias) if alias.startswith("tag:") else None
+        if why is not None:
+            return row("none", MISMATCH, why)
+        return row("-", NOT_PROBED, f"no device other than the source holds {alias}")
+    coros = [_probe(mesh.agents[s.name], d, a, proto, port, mesh.timeout) for s, d, a in pairs]
+    probes = await asyncio.gather(*coros)
+    if ssh:
+        outcomes = [_ssh_outcome(mesh, s, d, result.login or "") for s, d, _ in pairs]
+    else:
+        outcomes = ["accept" if p.ok else "deny" for p in probes]
+    observed = _aggregate(outcomes)
+    detail = _explain(observed, probes)
+    if ssh:
+        detail = f"ssh policy: {', '.join(f'{s.name}->{d.name} {o}' for (s, d, _), o in zip(pairs, outcomes, strict=True))}; tcp/22: {detail}"  # noqa: E501
+    if observed != expected:
+        return row(
+            observed, MISMATCH, f"expected {expected}, observed {observed}: {detail}", probes
+        )
+    if engine != expected:
+        return row(observed, MISMATCH, f"the engine says {engine}: {detail}", probes)
+    return row(observed, OK, detail, probes)
+
+
+def _ssh_outcome(mesh: Mesh, src: Member, dst: Member, login: str) -> str:
+    src_agent, dst_agent = mesh.agents[src.name], mesh.agents[dst.name]
+    if src_agent.peer_named(dst.name) is None:
+        return "deny"  # not even a peer: no path to its SSH server
+    return ssh_decision(dst_agent.ssh_policy, src.addresses, login)

@@ -1,0 +1,299 @@
+"""``tailcfg verify``: the orchestration, from a repository directory to a report.
+
+lint + engine tests → embedded control plane (127.0.0.1, free port, temporary state) →
+per host: mint, seal, decrypt as the host, start the node → approve routes → wait for the
+mesh → one probe set per test assertion → the revocation drill → report. Everything runs
+in a temporary directory that is removed afterwards; ``hold`` (for ``--keep``) is awaited
+while the control plane and the nodes still run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from tailcfg import hujson
+from tailcfg.control.server import running_control
+from tailcfg.errors import TailcfgError
+from tailcfg.inventory import Inventory, load_inventory
+from tailcfg.keys.backends import TailscaleV2
+from tailcfg.keys.credentials import Credentials
+from tailcfg.node.agent import NodeAgent
+from tailcfg.policy.engine import load_policy
+from tailcfg.policy.evaluate import run_tests
+from tailcfg.policy.lint import lint_file
+from tailcfg.policy.verdicts import TestReport, TestResult
+from tailcfg.sops import Sops, find_sops
+from tailcfg.verify.bootstrap import KeyRequestFor, bootstrap_host, host_key_request
+from tailcfg.verify.bootstrap import host_private_key as private_key_path
+from tailcfg.verify.drill import revocation_drill
+from tailcfg.verify.identity import Names
+from tailcfg.verify.mesh import Api, approve, declared_member, member_of, start_node, wait_for_mesh
+from tailcfg.verify.model import (
+    DEFAULT_HOST_KEY,
+    Event,
+    EventSink,
+    HostResult,
+    Row,
+    Timings,
+    VerifyReport,
+)
+from tailcfg.verify.probes import Mesh, run_row
+
+Hold = Callable[[VerifyReport], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    directory: Path
+    host_key_path: str = DEFAULT_HOST_KEY  # template with {host}, relative to directory
+    probe_timeout: float = 1.0
+    mesh_timeout: float = 15.0
+    drill: bool = True
+    revocation_limit_ms: float = 1000.0
+    key_request: KeyRequestFor = host_key_request
+
+
+def _noop(event: Event) -> None:
+    return None
+
+
+def verify(
+    options: VerifyOptions, *, on_event: EventSink = _noop, hold: Hold | None = None
+) -> VerifyReport:
+    """Run the whole proof (its own event loop)."""
+    return asyncio.run(verify_async(options, on_event=on_event, hold=hold))
+
+
+def _copy_repo(directory: Path, target: Path) -> Inventory:
+    shutil.copytree(directory, target, ignore=shutil.ignore_patterns(".git", "secrets"))
+    return load_inventory(target / "tailcfg.yaml")
+
+
+def _control_policy(path: Path, engine: TestReport, work: Path) -> tuple[Path, str | None]:
+    """The policy file the control plane loads; without its tests when they fail."""
+    if engine.passed:
+        return path, None
+    value = hujson.parse(path.read_text(encoding="utf-8"), str(path)).value
+    assert isinstance(value, dict)
+    stripped = {k: v for k, v in value.items() if k not in ("tests", "sshTests")}
+    copy = work / "policy-without-tests.json"
+    copy.write_text(json.dumps(stripped, indent=2), encoding="utf-8")
+    note = (
+        "the policy's own tests fail, so a control server would refuse it; verify loaded "
+        "it without its tests to observe the tunnels"
+    )
+    return copy, note
+
+
+async def verify_async(
+    options: VerifyOptions, *, on_event: EventSink = _noop, hold: Hold | None = None
+) -> VerifyReport:
+    started = time.monotonic()
+    directory = options.directory
+    inventory = load_inventory(directory / "tailcfg.yaml")
+    policy_rel = str(inventory.policy.relative_to(inventory.root_dir))
+    report = VerifyReport(directory=directory, policy=policy_rel)
+    on_event(Event("lint", f"lint {policy_rel}"))
+    lint = lint_file(inventory.policy)
+    if not lint.ok:
+        errors = tuple(d.render() if hasattr(d, "render") else str(d) for d in lint.errors)
+        return replace(report, lint_errors=errors)
+    text = inventory.policy.read_text(encoding="utf-8")
+    policy = load_policy(text, policy_rel)
+    engine = run_tests(policy)
+    on_event(
+        Event("lint", f"engine: {len(engine.results)} assertions, {len(engine.failures)} failing")
+    )
+    with tempfile.TemporaryDirectory(prefix="tailcfg-verify-") as tmp:
+        work = Path(tmp)
+        repo = _copy_repo(directory, work / "repo")
+        control_policy, note = _control_policy(repo.policy, engine, work)
+        problems = (note,) if note else ()
+        admin = _admin_login(inventory)
+        with running_control(work / "control", control_policy, admin_login=admin) as control:
+            on_event(Event("control", f"control plane on {control.url}"))
+            report = replace(report, control_url=control.url, problems=problems)
+            report = await _with_control(
+                options, repo, engine, report, control.url, control.admin_key, work, on_event
+            )
+            report = replace(
+                report, timings=replace(report.timings, total_s=time.monotonic() - started)
+            )
+            if hold is not None:
+                await hold(report)
+    on_event(Event("done", "passed" if report.passed else "FAILED", ok=report.passed))
+    return report
+
+
+def _admin_login(inventory: Inventory) -> str:
+    """The control plane's admin (it mints every key): the first host owner, else admin@."""
+    users = [h.user for h in inventory.hosts.values() if h.user and not h.tags]
+    return (
+        users[0]
+        if users
+        else f"admin@{inventory.tailnet if '.' in inventory.tailnet else 'example.com'}"
+    )
+
+
+async def _with_control(
+    options: VerifyOptions,
+    repo: Inventory,
+    engine: TestReport,
+    report: VerifyReport,
+    url: str,
+    admin_key: str,
+    work: Path,
+    on_event: EventSink,
+) -> VerifyReport:
+    t0 = time.monotonic()
+    keys, failed = await _bootstrap(options, repo, url, admin_key, work, on_event)
+    t1 = time.monotonic()
+    value = hujson.parse(repo.policy.read_text(encoding="utf-8"), str(repo.policy)).value
+    assert isinstance(value, dict)
+    names = Names.from_policy(value)
+    policy = load_policy(repo.policy.read_text(encoding="utf-8"), report.policy)
+    api = Api(url, admin_key)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            agents, hosts = await _start_nodes(stack, repo, url, keys, failed, work, on_event)
+            approved = await approve(api, agents, value.get("autoApprovers") or {}, names)
+            late = await wait_for_mesh(
+                agents, policy, await api.devices(), timeout=options.mesh_timeout
+            )
+            t2 = time.monotonic()
+            ready = f"mesh of {len(agents)} nodes ready" if not late else "mesh incomplete"
+            on_event(Event("mesh", ready, ok=not late))
+            members = tuple(member_of(a, approved.get(n, ())) for n, a in agents.items())
+            declared = tuple(declared_member(h) for h in repo.hosts.values())
+            notes = {h.name: h.detail for h in hosts}
+            mesh = Mesh(agents, members, declared, notes, names, options.probe_timeout)
+            rows = await _probe_all(engine, mesh, on_event)
+            t3 = time.monotonic()
+            drill = None
+            if options.drill and not late:
+                drill = await revocation_drill(
+                    api, mesh, rows, limit_ms=options.revocation_limit_ms
+                )
+                on_event(Event("drill", drill.reason, ok=drill.passed))
+    finally:
+        await api.aclose()
+    first = [p.rtt_ms for r in rows for p in r.probes if p.ok and p.rtt_ms is not None]
+    count = sum(len(r.probes) for r in rows)
+    timings = Timings(
+        bootstrap_s=t1 - t0,
+        mesh_s=t2 - t1,
+        handshake_ms=max(first, default=0.0),
+        probes=count,
+        probe_s=t3 - t2,
+    )
+    problems = report.problems + tuple(f"mesh incomplete: {x}" for x in late)
+    return replace(
+        report,
+        hosts=tuple(hosts),
+        rows=tuple(rows),
+        drill=drill,
+        problems=problems,
+        timings=timings,
+    )
+
+
+async def _bootstrap(
+    options: VerifyOptions,
+    repo: Inventory,
+    url: str,
+    admin_key: str,
+    work: Path,
+    on_event: EventSink,
+) -> tuple[dict[str, Path], dict[str, str]]:
+    sops = Sops(find_sops(search_path=None), repo.root_dir, repo.sops_config, {})
+    creds = Credentials(tailscale_api_key=admin_key)
+    keys: dict[str, Path] = {}
+    failed: dict[str, str] = {}
+
+    def one(name: str) -> Path:
+        host = repo.hosts[name]
+        private = private_key_path(options.directory, options.host_key_path, name)
+        with TailscaleV2(url, tailnet="-", credentials=creds) as backend:
+            done = bootstrap_host(
+                repo,
+                host,
+                backend=backend,
+                sops=sops,
+                private_key=private,
+                out_dir=work / "nodes",
+                key_request=options.key_request,
+            )
+            return done.auth_key_file
+
+    names = list(repo.hosts)
+    results = await asyncio.gather(
+        *(asyncio.to_thread(one, n) for n in names), return_exceptions=True
+    )
+    for name, result in zip(names, results, strict=True):
+        if isinstance(result, TailcfgError):
+            failed[name] = str(result)
+            on_event(Event("host", str(result), ok=False))
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            keys[name] = result
+            on_event(Event("host", f"{name}: key minted, sealed, decrypted with its SSH host key"))
+    return keys, failed
+
+
+async def _start_nodes(
+    stack: contextlib.AsyncExitStack,
+    repo: Inventory,
+    url: str,
+    keys: dict[str, Path],
+    failed: dict[str, str],
+    work: Path,
+    on_event: EventSink,
+) -> tuple[dict[str, NodeAgent], list[HostResult]]:
+    agents: dict[str, NodeAgent] = {}
+    hosts: list[HostResult] = []
+    for name, host in repo.hosts.items():
+        if name in failed:
+            hosts.append(HostResult(name, False, f"did not join: {failed[name]}"))
+            continue
+        t = time.monotonic()
+        try:
+            agent = await start_node(stack, url, host, keys[name], work / "nodes" / name / "state")
+        except TailcfgError as exc:
+            hosts.append(HostResult(name, False, f"did not join: {exc}"))
+            on_event(Event("host", f"{name}: did not join: {exc}", ok=False))
+            continue
+        agents[agent.name] = agent
+        ok = set(agent.tags) == set(host.tags)
+        detail = "joined" if ok else f"it registered with tags {list(agent.tags)}"
+        hosts.append(
+            HostResult(
+                name, ok, detail, agent.tags, agent.addresses, agent.endpoint, time.monotonic() - t
+            )
+        )
+        up = f"{name}: up as {', '.join(agent.addresses)} tags={list(agent.tags)}"
+        on_event(Event("host", up, ok=ok))
+    return agents, hosts
+
+
+async def _probe_all(engine: TestReport, mesh: Mesh, on_event: EventSink) -> list[Row]:
+    results = engine.results
+    total = len(results)
+    done = 0
+
+    async def one(result: TestResult) -> Row:
+        nonlocal done
+        row = await run_row(result, mesh)
+        done += 1
+        on_event(Event("probe", f"{row.test}: {row.observed}", done, total, ok=not row.failed))
+        return row
+
+    return list(await asyncio.gather(*(one(r) for r in results)))
