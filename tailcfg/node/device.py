@@ -292,6 +292,8 @@ class Device:
         if src is None:
             return ProbeResult(False, None, "no-source-address")
         packet, key = responder.build_probe(src, dst, proto, port)
+        while key in self._waiters:  # concurrent probes: never share a source port / ident
+            packet, key = responder.build_probe(src, dst, proto, port)
         waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._waiters[key] = waiter
         started = self._clock()
@@ -300,7 +302,8 @@ class Device:
             self._waiters.pop(key, None)
             return ProbeResult(False, None, status)
         try:
-            outcome = await asyncio.wait_for(waiter, timeout)
+            async with asyncio.timeout(timeout):
+                outcome = await waiter
         except TimeoutError:
             return ProbeResult(False, None, "timeout")
         finally:

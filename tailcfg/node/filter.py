@@ -13,7 +13,9 @@ and SCTP only; ICMP and other protocols match on addresses. A rule with ``CapGra
 Like tailscaled's filter, :meth:`PacketFilter.check_in` is stateful for return traffic:
 TCP segments other than a bare SYN pass (the SYN was gated), ICMP echo replies and
 errors pass, UDP passes when it answers a flow recorded by :meth:`PacketFilter.note_out`.
-Each set of addresses is compiled to sorted, merged integer intervals (bisect lookups).
+Each set of addresses is compiled to sorted, merged integer intervals; the filter indexes
+every rule's sources and destinations in two interval indexes whose segments carry bitmasks
+of rules, so a lookup is two bisects and an AND, then port checks on the few candidates.
 """
 
 from __future__ import annotations
@@ -76,6 +78,40 @@ class IPSet:
     def __bool__(self) -> bool:
         return bool(self._los[4] or self._los[6])
 
+    def intervals(self, version: int) -> list[tuple[int, int]]:
+        return list(zip(self._los[version], self._his[version], strict=True))
+
+
+class IntervalIndex:
+    """Address → bitmask of the rules whose set holds it: one bisect per lookup.
+
+    The sets of all rules are cut into elementary segments by a sweep over their
+    boundaries; each segment carries the mask of the rules covering it.
+    """
+
+    __slots__ = ("_masks", "_starts")
+
+    def __init__(self, sets: Sequence[IPSet]) -> None:
+        self._starts: dict[int, list[int]] = {}
+        self._masks: dict[int, list[int]] = {}
+        for version in (4, 6):
+            events: dict[int, int] = {}
+            for index, ips in enumerate(sets):
+                for lo, hi in ips.intervals(version):
+                    # A set's own intervals are disjoint and non-adjacent, so toggling works.
+                    events[lo] = events.get(lo, 0) ^ (1 << index)
+                    events[hi + 1] = events.get(hi + 1, 0) ^ (1 << index)
+            starts, masks, mask = [], [], 0
+            for point in sorted(events):
+                mask ^= events[point]
+                starts.append(point)
+                masks.append(mask)
+            self._starts[version], self._masks[version] = starts, masks
+
+    def lookup(self, address: IPAddress) -> int:
+        i = bisect.bisect_right(self._starts[address.version], int(address)) - 1
+        return self._masks[address.version][i] if i >= 0 else 0
+
 
 def _intervals(entry: str) -> list[tuple[int, int, int]]:
     text = entry.strip()
@@ -91,6 +127,10 @@ def _intervals(entry: str) -> list[tuple[int, int, int]]:
         return [(net.version, int(net.network_address), int(net.broadcast_address))]
     except ValueError as exc:
         raise FilterError(f"packet filter: {entry!r} is not an IP, CIDR, range or '*'") from exc
+
+
+def _union(sets: Iterable[IPSet]) -> IPSet:
+    return IPSet((v, lo, hi) for ips in sets for v in (4, 6) for lo, hi in ips.intervals(v))
 
 
 @dataclass(frozen=True)
@@ -131,15 +171,28 @@ class PacketFilter:
 
     def __init__(self, rules: Sequence[Mapping[str, Any]] = ()) -> None:
         self.rules = [compile_rule(i, rule) for i, rule in enumerate(rules)]
+        self._by_src = IntervalIndex([r.sources for r in self.rules])
+        self._by_dst = IntervalIndex(
+            [_union(ips for ips, _, _ in r.destinations) for r in self.rules]
+        )
+        self._by_proto: dict[int, int] = {}
+        for r in self.rules:
+            for proto in r.protos:
+                self._by_proto[proto] = self._by_proto.get(proto, 0) | (1 << r.index)
         self._flows: OrderedDict[tuple[int, IPAddress, int, IPAddress, int], None] = OrderedDict()
 
     def match(self, src: IPAddress, dst: IPAddress, proto: int, port: int = 0) -> int | None:
         """The index of the first rule admitting this packet, or None."""
         if src.version != dst.version:
             return None
-        for rule in self.rules:
+        candidates = self._by_proto.get(proto, 0) & self._by_src.lookup(src)
+        candidates &= self._by_dst.lookup(dst)
+        while candidates:
+            lowest = candidates & -candidates
+            rule = self.rules[lowest.bit_length() - 1]
             if rule.admits(src, dst, proto, port):
                 return rule.index
+            candidates ^= lowest
         return None
 
     def check_in(self, pkt: Packet) -> Verdict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from tailcfg.errors import TailcfgError
 
@@ -209,22 +209,24 @@ def _split(data: bytes) -> tuple[int, IPAddress, IPAddress, int, int, bytes, byt
 def parse(data: bytes) -> Packet:
     """Parse an IP packet; raises PacketError when the IP header is malformed."""
     version, src, dst, proto, ttl, seg, pseudo = _split(data)
-    base = Packet(version, src, dst, proto, ttl)
     if proto == PROTO_TCP and len(seg) >= 20:
         sport, dport, seq, ack, off, flags = struct.unpack_from("!HHIIBB", seg)
-        return replace(
-            base, sport=sport, dport=dport, flags=flags, seq=seq, ack=ack,
-            payload=seg[(off >> 4) * 4 :], checksum_ok=checksum(pseudo + seg) == 0,
+        return Packet(
+            version, src, dst, proto, ttl, sport=sport, dport=dport, flags=flags, seq=seq,
+            ack=ack, payload=seg[(off >> 4) * 4 :], checksum_ok=checksum(pseudo + seg) == 0,
         )  # fmt: skip
     if proto == PROTO_UDP and len(seg) >= 8:
         sport, dport, _length, value = struct.unpack_from("!HHHH", seg)
         ok = value == 0 or checksum(pseudo + seg) == 0
-        return replace(base, sport=sport, dport=dport, payload=seg[8:], checksum_ok=ok)
+        return Packet(
+            version, src, dst, proto, ttl, sport=sport, dport=dport, payload=seg[8:],
+            checksum_ok=ok,
+        )  # fmt: skip
     if proto in (PROTO_ICMP, PROTO_ICMPV6) and len(seg) >= 8:
         kind, code, _value, ident, sequence = struct.unpack_from("!BBHHH", seg)
         covered = seg if proto == PROTO_ICMP else pseudo + seg
-        return replace(
-            base, icmp_type=kind, icmp_code=code, ident=ident, sequence=sequence,
-            payload=seg[8:], checksum_ok=checksum(covered) == 0,
+        return Packet(
+            version, src, dst, proto, ttl, icmp_type=kind, icmp_code=code, ident=ident,
+            sequence=sequence, payload=seg[8:], checksum_ok=checksum(covered) == 0,
         )  # fmt: skip
-    return replace(base, payload=seg)
+    return Packet(version, src, dst, proto, ttl, payload=seg)

@@ -6,6 +6,8 @@ import ipaddress
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tailcfg.node import packets
 from tailcfg.node.filter import FilterError, IPSet, PacketFilter
@@ -113,3 +115,41 @@ def test_ipset_merges_intervals() -> None:
 def test_bad_entries_raise_filter_error(bad: str) -> None:
     with pytest.raises(FilterError, match="is not an IP, CIDR, range or"):
         PacketFilter([{"SrcIPs": [bad], "DstPorts": [ports("*")]}])
+
+
+ADDRS = [f"10.0.0.{i}" for i in range(8)] + [f"fd00::{i}" for i in range(4)]
+entries = st.sampled_from(
+    ["*", "10.0.0.0/30", "10.0.0.4/31", "10.0.0.2-10.0.0.5", "fd00::/126", *ADDRS]
+)
+rules_strategy = st.lists(
+    st.fixed_dictionaries(
+        {
+            "SrcIPs": st.lists(entries, min_size=1, max_size=3),
+            "DstPorts": st.lists(
+                st.builds(ports, entries, st.integers(0, 3), st.integers(0, 3)), max_size=3
+            ),
+        },
+        optional={"IPProto": st.lists(st.sampled_from([TCP, UDP, ICMP, GRE]), max_size=2)},
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rules=rules_strategy,
+    src=st.sampled_from(ADDRS),
+    dst=st.sampled_from(ADDRS),
+    proto=st.sampled_from([TCP, UDP, ICMP, GRE]),
+    port=st.integers(0, 3),
+)
+def test_indexed_match_equals_a_linear_scan(
+    rules: list[dict[str, Any]], src: str, dst: str, proto: int, port: int
+) -> None:
+    pf = PacketFilter(rules)
+    s, d = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+    linear = next(
+        (r.index for r in pf.rules if s.version == d.version and r.admits(s, d, proto, port)),
+        None,
+    )
+    assert pf.match(s, d, proto, port) == linear
