@@ -14,7 +14,7 @@ from typing import Any
 
 from tailcfg import hujson
 from tailcfg.errors import HujsonError
-from tailcfg.policy.validate import validate, warnings
+from tailcfg.policy.validate import check
 from tailcfg.source import Diagnostic, LineIndex, Severity
 
 # Short descriptions of the diagnostic codes (SARIF rule metadata, docs).
@@ -90,8 +90,8 @@ def lint_text(
         doc = hujson.parse(text, path)
     except HujsonError as exc:
         return LintResult(path, exc.diagnostics)
-    found = validate(doc, users=users, domains=domains)
-    return LintResult(path, (*found, *warnings(doc)))
+    errors, warnings = check(doc, users=users, domains=domains)
+    return LintResult(path, (*errors, *warnings))
 
 
 def lint_file(

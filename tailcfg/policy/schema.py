@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -57,11 +57,11 @@ def _resolve(schema: Any, root: Mapping[str, Any]) -> Any:
 
 def _canonical(value: Any, schema: Any, root: Mapping[str, Any]) -> Any:
     schema = _resolve(schema, root)
-    if not isinstance(schema, Mapping):
+    if not _structured(schema, root):
         return value
-    if isinstance(value, list):
+    if type(value) is list:
         return [_canonical(item, schema.get("items"), root) for item in value]
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return value
     props: Mapping[str, Any] = schema.get("properties", {})
     folded = {name.lower(): name for name in props}
@@ -74,6 +74,117 @@ def _canonical(value: Any, schema: Any, root: Mapping[str, Any]) -> Any:
             name = key  # the exact spelling is also present: keep both as written
         out[name] = _canonical(item, props.get(name, extra), root)
     return out
+
+
+_TYPE_CHECKS: dict[str, Any] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+_KNOWN_KEYWORDS = frozenset(
+    {"$schema", "$id", "$defs", "$ref", "title", "description", "type", "properties"}
+    | {"additionalProperties", "required", "items", "propertyNames", "pattern"}
+)
+
+
+def _structured(schema: Any, root: Mapping[str, Any]) -> bool:
+    """Whether values under ``schema`` can hold objects with named fields."""
+    return id(schema) in _structured_schemas(id(root))
+
+
+@lru_cache(maxsize=4)
+def _structured_schemas(root_id: int) -> frozenset[int]:
+    root = policy_validator().schema
+    assert isinstance(root, Mapping) and id(root) == root_id
+    found: set[int] = set()
+
+    def visit(schema: Any, seen: frozenset[int]) -> bool:
+        schema = _resolve(schema, root)
+        if not isinstance(schema, Mapping) or id(schema) in seen:
+            return False
+        inner = [
+            visit(schema.get(k), seen | {id(schema)}) for k in ("items", "additionalProperties")
+        ]
+        inner += [visit(sub, seen | {id(schema)}) for sub in schema.get("properties", {}).values()]
+        inner += [visit(sub, seen | {id(schema)}) for sub in schema.get("$defs", {}).values()]
+        if "properties" in schema or any(inner[:2]):
+            found.add(id(schema))
+            return True
+        return False
+
+    visit(root, frozenset())
+    return frozenset(found)
+
+
+Check = Callable[[Any], bool]
+
+
+def _always(_value: Any) -> bool:
+    return True
+
+
+def _never(_value: Any) -> bool:
+    return False
+
+
+class _Compiler:
+    """Turns the schema into plain-Python yes/no checks (``no`` means "ask jsonschema")."""
+
+    def __init__(self, root: Mapping[str, Any]) -> None:
+        self.root = root
+        self.memo: dict[int, Check] = {}
+
+    def compile(self, schema: Any) -> Check:
+        schema = _resolve(schema, self.root)
+        if schema is True or schema is None:
+            return _always
+        if not isinstance(schema, Mapping) or not _KNOWN_KEYWORDS.issuperset(schema):
+            return _never
+        if id(schema) not in self.memo:
+            cell: list[Check] = []
+            self.memo[id(schema)] = lambda value: cell[0](value)
+            cell.append(self._build(schema))
+            self.memo[id(schema)] = cell[0]
+        return self.memo[id(schema)]
+
+    def _build(self, schema: Mapping[str, Any]) -> Check:
+        types = schema.get("type")
+        names = [types] if isinstance(types, str) else list(types or ())
+        type_checks = [_TYPE_CHECKS[name] for name in names]
+        items = self.compile(schema["items"]) if "items" in schema else _always
+        props = {k: self.compile(v) for k, v in schema.get("properties", {}).items()}
+        extra = schema.get("additionalProperties", True)
+        extra_check = _never if extra is False else self.compile(extra)
+        required = tuple(schema.get("required", ()))
+        key_check = self.compile(schema.get("propertyNames"))
+        pattern = re.compile(schema["pattern"]) if "pattern" in schema else None
+
+        def check(value: Any) -> bool:
+            if type_checks and not any(t(value) for t in type_checks):
+                return False
+            if type(value) is list:
+                return all(items(item) for item in value)
+            if type(value) is dict:
+                return (
+                    all(name in value for name in required)
+                    and all(key_check(key) for key in value)
+                    and all(props.get(k, extra_check)(v) for k, v in value.items())
+                )
+            return pattern is None or type(value) is not str or pattern.search(value) is not None
+
+        return check
+
+
+@lru_cache(maxsize=1)
+def _section_checks() -> dict[str, Check]:
+    root = policy_validator().schema
+    assert isinstance(root, Mapping)
+    compiler = _Compiler(root)
+    return {name: compiler.compile(sub) for name, sub in root["properties"].items()}
 
 
 def canonical_value(value: Any) -> Any:
@@ -204,6 +315,10 @@ def document_order(value: Any, path: Sequence[str | int]) -> tuple[int, ...]:
 def schema_findings(doc: Document, value: Any | None = None) -> list[tuple[JsonPath, Diagnostic]]:
     """Schema errors (of ``value``, the canonical value) with their paths, in file order."""
     canonical = canonical_value(doc.value) if value is None else value
+    if isinstance(canonical, dict):
+        # jsonschema is slow on big files: only sections that fail the fast check go to it.
+        checks = _section_checks()
+        canonical = {k: v for k, v in canonical.items() if not checks.get(k, _never)(v)}
     spans = _Spans(doc)
     found: list[tuple[JsonPath, Diagnostic]] = []
     for error in policy_validator().iter_errors(canonical):

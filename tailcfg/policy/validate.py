@@ -38,7 +38,7 @@ from tailcfg.policy.validate_rules import check_acls, check_grants, parse_acls, 
 from tailcfg.policy.validate_ssh import check_ssh, check_ssh_tests, parse_ssh
 from tailcfg.source import Diagnostic, Severity
 
-__all__ = ["tailnet_domains", "validate", "warnings"]
+__all__ = ["check", "tailnet_domains", "validate", "warnings"]
 
 _PARSERS = (
     parse_groups,
@@ -99,19 +99,40 @@ def validate(
     the check that ``user:*@domain`` / ``localpart:*@domain`` name the tailnet's
     own domain; without either it is skipped.
     """
+    return _validate(doc, canonical_value(doc.value), users=users, domains=domains)
+
+
+def check(
+    doc: Document,
+    *,
+    users: Sequence[Any] | None = None,
+    domains: Iterable[str] | None = None,
+) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """``(validate(doc), warnings(doc))``, sharing the work of both."""
+    value = canonical_value(doc.value)
+    return _validate(doc, value, users=users, domains=domains), _warnings(doc, value)
+
+
+def _validate(
+    doc: Document,
+    value: Any,
+    *,
+    users: Sequence[Any] | None,
+    domains: Iterable[str] | None,
+) -> list[Diagnostic]:
     if domains is not None:
         known: frozenset[str] | None = frozenset(domains)
     elif users:
         known = tailnet_domains(users)
     else:
         known = None
-    ctx = Context(doc, canonical_value(doc.value), domains=known)
-    for path, diag in schema_findings(doc, ctx.value):
+    ctx = Context(doc, value, domains=known)
+    for path, diag in schema_findings(doc, value):
         ctx.parse_errors.setdefault(str(path[0]) if path else "", []).append(diag)
     for parse in _PARSERS:
         parse(ctx)
-    for check in _CHECKS:
-        check(ctx)
+    for run in _CHECKS:
+        run(ctx)
     return ctx.in_sorted_findings(list(ctx.policy))
 
 
@@ -130,7 +151,10 @@ def _references(policy: Mapping[str, Any]) -> set[str]:
 
 def warnings(doc: Document) -> list[Diagnostic]:
     """Groups, hosts and tags that are declared but used nowhere in the policy."""
-    value = canonical_value(doc.value)
+    return _warnings(doc, canonical_value(doc.value))
+
+
+def _warnings(doc: Document, value: Any) -> list[Diagnostic]:
     policy = value if isinstance(value, Mapping) else {}
     used = _references(policy)
     out: list[Diagnostic] = []

@@ -180,7 +180,7 @@ def format_go_duration(ns: int) -> str:
 
 
 def _port(text: str, which: str) -> int:
-    if not re.fullmatch(r"[0-9]+", text) or int(text) > 65535:
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
         raise ValueError(f"invalid {which} integer")
     return int(text)
 
@@ -260,24 +260,28 @@ def is_ip_range(text: str) -> bool:
         return False
 
 
+_PREFIX_KINDS = (
+    ("group:", Kind.GROUP),
+    ("tag:", Kind.TAG),
+    ("autogroup:", Kind.AUTOGROUP),
+    ("ipset:", Kind.IPSET),
+)
+
+
 def alias_kind(alias: str) -> Kind:
     """Classify an alias the way the server does (an IP literal wins over a host name)."""
     if alias == "*":
         return Kind.WILDCARD
-    if looks_like_ip(alias) or is_ip_range(alias):
-        return Kind.IP
-    if alias.startswith("user:") and "@" in alias:
-        return Kind.DOMAIN_USERS
-    for prefix, kind in (
-        ("group:", Kind.GROUP),
-        ("tag:", Kind.TAG),
-        ("autogroup:", Kind.AUTOGROUP),
-        ("ipset:", Kind.IPSET),
-    ):
+    # No IP literal starts with these prefixes (they hold non-hex letters): test them first.
+    for prefix, kind in _PREFIX_KINDS:
         if alias.startswith(prefix):
             return kind
+    if alias.startswith("user:") and "@" in alias:
+        return Kind.DOMAIN_USERS
     if "@" in alias:
         return Kind.USER
+    if looks_like_ip(alias) or is_ip_range(alias):
+        return Kind.IP
     if ":" not in alias and alias:
         return Kind.HOST
     return Kind.INVALID
