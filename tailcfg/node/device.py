@@ -100,6 +100,7 @@ class Device:
         self.addresses = tuple(
             a if not isinstance(a, str) else ipaddress.ip_address(a) for a in addresses
         )
+        self.served_routes: tuple[Network, ...] = ()
         self.filter = PacketFilter(packet_filter)
         self.counters = Counters()
         self.on_packet: Callable[[Packet], None] | None = None
@@ -135,6 +136,10 @@ class Device:
 
     async def __aenter__(self) -> Device:
         return await self.start()
+
+    async def aclose(self) -> None:
+        """Close, and wait for the timer task to finish."""
+        await self.__aexit__(None, None, None)
 
     async def __aexit__(
         self,
@@ -188,6 +193,21 @@ class Device:
         self._routes.remove(key)
         self._endpoints.pop(key, None)
 
+    def set_addresses(
+        self, addresses: Iterable[str | IPAddress], *, served_routes: Iterable[str | Network] = ()
+    ) -> None:
+        """This node's tunnel addresses, and the subnet routes it answers for (a router)."""
+        self.addresses = tuple(
+            a if not isinstance(a, str) else ipaddress.ip_address(a) for a in addresses
+        )
+        self.served_routes = parse_networks(served_routes)
+
+    def is_local(self, address: IPAddress) -> bool:
+        """Whether the host responder answers for ``address``."""
+        return address in self.addresses or any(
+            address.version == net.version and address in net for net in self.served_routes
+        )
+
     def set_filter(self, rules: Sequence[Mapping[str, Any]]) -> None:
         new = PacketFilter(rules)
         new.copy_flows_from(self.filter)
@@ -238,7 +258,7 @@ class Device:
         except PacketError:
             self.counters.invalid += 1
             return
-        if not self._routes.allows(peer, pkt.src) or pkt.dst not in self.addresses:
+        if not self._routes.allows(peer, pkt.src) or not self.is_local(pkt.dst):
             self.counters.dropped_by_routing += 1
             return
         if not pkt.checksum_ok:

@@ -245,3 +245,18 @@ def test_peer_config_accepts_netmap_forms(value: Any, expected: tuple[str, int])
     assert (peer.public_key, peer.endpoint, [str(n) for n in peer.allowed_ips]) == (
         bytes(range(32)), expected, ["100.64.0.1/32"],
     )  # fmt: skip
+
+
+def test_a_subnet_router_answers_for_its_served_routes() -> None:
+    async def body() -> None:
+        async with two_devices() as (a, b):
+            b.set_addresses([B4, B6], served_routes=["192.168.1.0/24"])
+            a.update_peer(PeerConfig.make(b.public_key, _ep(b), [B4, "192.168.1.0/24"]))
+            assert (await a.probe("192.168.1.5", 22)).reason == "syn-ack"
+            assert (await a.probe(B4, proto="icmp")).reason == "echo-reply"
+            b.set_addresses([B4])
+            assert (await a.probe("192.168.1.5", 22, timeout=QUIET)).reason == "timeout"
+            assert b.counters.dropped_by_routing == 1  # not an address of b any more
+        await a.aclose()  # closing twice is harmless
+
+    run(body)
