@@ -6,10 +6,19 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from tailcfg import hujson
-from tailcfg.policy.schema import check_schema, format_path, policy_validator
+from tailcfg.policy.schema import (
+    _section_checks,
+    canonical_value,
+    check_schema,
+    format_path,
+    original_path,
+    policy_validator,
+)
 
 EVERY_SECTION = """{
   // Every top-level section the policy file has, each in a valid shape.
@@ -152,3 +161,60 @@ def test_schema_errors_point_at_the_value(text: str, expected: list[str]) -> Non
 )
 def test_format_path(path: tuple[str | int, ...], text: str) -> None:
     assert format_path(path) == text
+
+
+FIELD_NAMES = [
+    "src",
+    "dst",
+    "action",
+    "users",
+    "ip",
+    "app",
+    "via",
+    "target",
+    "attr",
+    "ipPool",
+    "accept",
+    "deny",
+    "Regions",
+    "Nodes",
+    "RegionID",
+    "group:a",
+    "tag:a",
+    "posture:a",
+    "ipset:a",
+    "900",
+    "other",
+]
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.sampled_from(["*", "tag:a", "group:a", "x"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(FIELD_NAMES), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(section=st.sampled_from(sorted(policy_validator().schema["properties"])), value=JSON_VALUES)
+def test_fast_check_agrees_with_jsonschema(section: str, value: object) -> None:
+    fast = _section_checks()[section](value)
+    slow = not list(policy_validator().iter_errors({section: value}))
+    assert fast == slow
+
+
+def test_field_names_match_ignoring_case_but_map_keys_stay() -> None:
+    written = {
+        "ACLs": [{"Action": "accept", "Users": ["*"], "Ports": ["*:*"]}],
+        "Groups": {"Group:Admins": ["a@example.com"]},
+        "derpmap": {"regions": {"900": {"regionid": 900}}},
+    }
+    assert canonical_value(written) == {
+        "acls": [{"action": "accept", "users": ["*"], "ports": ["*:*"]}],
+        "groups": {"Group:Admins": ["a@example.com"]},
+        "derpMap": {"Regions": {"900": {"RegionID": 900}}},
+    }
+    assert original_path(written, ("acls", 0, "users", 0)) == ("ACLs", 0, "Users", 0)
+    assert original_path(written, ("derpMap", "Regions", "900")) == ("derpmap", "regions", "900")
+    assert diagnostics('{"ACLs": [{"Action": "accept", "SRC": ["*"], "DST": ["*:*"]}]}') == []
