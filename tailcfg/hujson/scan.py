@@ -67,8 +67,14 @@ def _value_hint(text: str, pos: int) -> str:
     token = word.group() if word else ""
     if token in ("NaN", "Infinity", "-Infinity", "undefined"):
         return f" ({token} is not JSON)"
+    if token.lower() in ("true", "false", "null"):
+        return " (true, false and null are lowercase)"
+    if ch == "\ufeff":
+        return " (a byte order mark is not allowed)"
     if ch.isalpha() or ch == "_":
-        return " (strings and object keys must be double-quoted)"
+        return " (strings must be double-quoted)"
+    if ch == "/":
+        return " (a comment starts with // or /*)"
     return ""
 
 

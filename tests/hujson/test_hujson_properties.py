@@ -1,0 +1,129 @@
+"""Hypothesis properties: format keeps the value and is idempotent; mutations only ever
+raise HujsonError; the fast path and the exact scanner accept the same texts."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tailcfg.errors import HujsonError
+from tailcfg.hujson import fast, format_text, parse
+from tailcfg.hujson.cst import pack
+from tailcfg.hujson.document import scan
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+ws = st.sampled_from(["", " ", "\n", "\t", "\r\n", "  \n\n  "])
+comment = st.sampled_from(["", "// c\n", "/* b */", "/*\n * x\n */", "//\n", "/**/"])
+extra = st.builds(lambda a, b, c: a + b + c, ws, comment, ws)
+text_chars = st.text(st.characters(blacklist_categories=("Cs",), max_codepoint=0x1F600), max_size=8)
+scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    text_chars,
+)
+plain: st.SearchStrategy[Any] = st.recursive(
+    scalar,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(text_chars, inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@st.composite
+def hujson_text(draw: st.DrawFn, value: Any = None) -> tuple[str, Any]:
+    """A HuJSON rendering of a random value with random extras and trailing commas."""
+    value = draw(plain) if value is None else value
+
+    def render(v: Any) -> str:
+        if isinstance(v, dict):
+            items = [
+                draw(extra)
+                + json.dumps(k, ensure_ascii=draw(st.booleans()))
+                + draw(extra)
+                + ":"
+                + draw(extra)
+                + render(x)
+                + draw(extra)
+                for k, x in v.items()
+            ]
+            comma = "," if items and draw(st.booleans()) else ""
+            return "{" + ",".join(items) + comma + draw(extra) + "}"
+        if isinstance(v, list):
+            items = [draw(extra) + render(x) + draw(extra) for x in v]
+            comma = "," if items and draw(st.booleans()) else ""
+            return "[" + ",".join(items) + comma + draw(extra) + "]"
+        return json.dumps(v, ensure_ascii=draw(st.booleans()))
+
+    return draw(extra) + render(value) + draw(extra) + "\n", value
+
+
+@SETTINGS
+@given(hujson_text())
+def test_parse_value_and_roundtrip(case: tuple[str, Any]) -> None:
+    text, value = case
+    doc = parse(text)
+    assert doc.value == value
+    assert pack(scan(text)[0]) == text
+
+
+@SETTINGS
+@given(hujson_text())
+def test_format_keeps_value_and_is_idempotent(case: tuple[str, Any]) -> None:
+    text, value = case
+    once = format_text(text)
+    assert parse(once).value == value
+    assert format_text(once) == once
+
+
+def _go_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return re.sub("[\ud800-\udfff]", "\ufffd", value)
+    if isinstance(value, list):
+        return [_go_strings(v) for v in value]
+    if isinstance(value, dict):
+        return {_go_strings(k): _go_strings(v) for k, v in value.items()}
+    return value
+
+
+def _accepts(fn: Any, text: str) -> tuple[bool, Any]:
+    try:
+        return True, fn(text)
+    except HujsonError:
+        return False, None
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hujson_text(), st.data())
+def test_mutations_raise_only_hujson_error(case: tuple[str, Any], data: st.DataObject) -> None:
+    text, _ = case
+    alphabet = st.sampled_from([*"{}[],:\"'/*\\\n tfnu0-+.eE", "\x00", "é", "NaN"])
+    for _ in range(data.draw(st.integers(1, 3))):
+        pos = data.draw(st.integers(0, len(text)))
+        op = data.draw(st.sampled_from(["insert", "delete", "replace"]))
+        piece = data.draw(alphabet)
+        if op == "insert":
+            text = text[:pos] + piece + text[pos:]
+        elif op == "delete":
+            text = text[:pos] + text[pos + 1 :]
+        else:
+            text = text[:pos] + piece + text[pos + 1 :]
+    parse_ok, parse_value = _accepts(lambda t: parse(t).value, text)
+    exact_ok, exact_value = _accepts(lambda t: scan(t)[1], text)
+    assert (parse_ok, parse_value) == (exact_ok, exact_value)
+    # The fast path may give up (the exact scanner then decides) but never accepts more.
+    fast_ok, fast_value = fast.loads(text)
+    if fast_ok:
+        assert exact_ok
+        assert fast_value == exact_value
+    if exact_ok:
+        assert pack(scan(text)[0]) == text
+        # Format re-encodes escaped strings as Go does: a lone surrogate becomes U+FFFD.
+        assert parse(format_text(text)).value == _go_strings(exact_value)
