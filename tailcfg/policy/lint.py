@@ -28,6 +28,7 @@ RULES: dict[str, str] = {
     "undefined-group": "A group that groups does not define.",
     "undefined-host": "A host alias that hosts does not define.",
     "undefined-ipset": "An ipset that ipsets does not define.",
+    "undefined-posture": "A posture that postures does not define.",
     "nested-group": "A group that has another group as a member.",
     "autogroup": "An autogroup used where the server does not allow it.",
     "alias": "A string that is no kind of alias.",

@@ -7,7 +7,7 @@ the way the server checks, so its first entry is the message the server answers
 with: first what decoding rejects (schema shape, actions, ports, protocols,
 durations, nested groups, ``via``), section by section in file order; then the
 validation pass over acls, ssh, grants, nodeAttrs, tagOwners, autoApprovers,
-ipsets and sshTests destinations.
+ipsets, postures and sshTests destinations.
 
 ``warnings(doc)`` reports groups, hosts and tags that nothing uses.
 
@@ -28,6 +28,7 @@ from tailcfg.policy.validate_refs import (
     check_auto_approvers,
     check_ipsets,
     check_node_attrs,
+    check_postures,
     check_tag_owners,
     parse_auto_approvers,
     parse_groups,
@@ -57,6 +58,7 @@ _CHECKS = (
     check_tag_owners,
     check_auto_approvers,
     check_ipsets,
+    check_postures,
     check_ssh_tests,
 )
 # Sections whose strings can reference groups, hosts and tags.

@@ -233,6 +233,20 @@ def _check_ipset_entry(ctx: Context, path: JsonPath, entry: str) -> None:
         check_alias(ctx, path, body, section="ipsets", side="src")
 
 
+def check_postures(ctx: Context) -> None:
+    """``srcPosture`` / ``defaultSrcPosture`` entries must name a declared posture."""
+    postures = ctx.policy.get("postures")
+    declared = postures if isinstance(postures, Mapping) else {}
+    places = [
+        (path, rule) for section in ("acls", "grants", "ssh") for path, rule in ctx.rules(section)
+    ]
+    found = [item for path, rule in places for item in strings(rule, "srcPosture", path)]
+    found += list(strings(ctx.policy, "defaultSrcPosture", ()))
+    for path, name in found:
+        if name.startswith("posture:") and name not in declared:
+            ctx.error(path, f"posture {quoted(name)} not found", "undefined-posture")
+
+
 def any_strings(value: Any) -> list[str]:
     """Every string inside a JSON value (used to find references for the warnings)."""
     if isinstance(value, str):
