@@ -7,13 +7,21 @@ Modules, in import order: ``crypto`` (primitives, keys) → ``noise`` (handshake
 """
 
 from tailcfg.node.crypto import generate_private_key, key_to_base64, parse_key, public_key
-from tailcfg.node.device import Counters, Device, PeerConfig, ProbeResult, parse_endpoint
+from tailcfg.node.device import (
+    Counters,
+    Device,
+    DeviceError,
+    PeerConfig,
+    ProbeResult,
+    parse_endpoint,
+)
 from tailcfg.node.filter import PacketFilter, Verdict
 from tailcfg.node.wireguard import WireGuard
 
 __all__ = [
     "Counters",
     "Device",
+    "DeviceError",
     "PacketFilter",
     "PeerConfig",
     "ProbeResult",

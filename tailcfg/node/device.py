@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from tailcfg.errors import TailcfgError
 from tailcfg.node import packets, responder
 from tailcfg.node.crypto import key_to_base64, parse_key
 from tailcfg.node.filter import PacketFilter
@@ -31,7 +32,11 @@ from tailcfg.node.responder import ProbeKey, ProbeResult
 from tailcfg.node.routing import Network, RouteTable, parse_networks
 from tailcfg.node.wireguard import Address, WireGuard
 
-__all__ = ["Counters", "Device", "PeerConfig", "ProbeResult", "parse_endpoint"]
+__all__ = ["Counters", "Device", "DeviceError", "PeerConfig", "ProbeResult", "parse_endpoint"]
+
+
+class DeviceError(TailcfgError):
+    """A peer's configuration (endpoint, AllowedIPs) or a probe's arguments are wrong."""
 
 
 def parse_endpoint(value: str | Address) -> Address:
@@ -39,8 +44,8 @@ def parse_endpoint(value: str | Address) -> Address:
     if not isinstance(value, str):
         return (value[0], int(value[1]))
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"endpoint {value!r} is not host:port")
+    if not sep or not port.isdigit() or not host or int(port) > 65535:
+        raise DeviceError(f"endpoint {value!r} is not host:port")
     return (host.strip("[]"), int(port))
 
 
@@ -59,7 +64,11 @@ class PeerConfig:
     ) -> PeerConfig:
         """Accepts keys as base64, hex or ``nodekey:`` hex, and ``"host:port"`` endpoints."""
         ep = parse_endpoint(endpoint) if endpoint else None
-        return cls(parse_key(public_key), ep, parse_networks(allowed_ips))
+        try:
+            networks = parse_networks(allowed_ips)
+        except ValueError as exc:
+            raise DeviceError(f"AllowedIPs: {exc}") from exc
+        return cls(parse_key(public_key), ep, networks)
 
 
 @dataclass
@@ -307,6 +316,8 @@ class Device:
         self, dst_ip: str | IPAddress, port: int = 0, proto: str = "tcp", timeout: float = 2.0
     ) -> ProbeResult:
         """Send one TCP SYN / UDP datagram / ICMP echo through the tunnel and wait."""
+        if proto not in responder.PROTOCOLS:
+            raise DeviceError(f"probe protocol {proto!r} is not one of tcp, udp, icmp")
         dst = ipaddress.ip_address(dst_ip) if isinstance(dst_ip, str) else dst_ip
         src = next((a for a in self.addresses if a.version == dst.version), None)
         if src is None:

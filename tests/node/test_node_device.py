@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from tailcfg.node import Counters, Device, PeerConfig, ProbeResult, generate_private_key
+from tailcfg.node import (
+    Counters,
+    Device,
+    DeviceError,
+    PeerConfig,
+    ProbeResult,
+    generate_private_key,
+)
 from tailcfg.node.crypto import key_to_base64
 from tailcfg.node.session import REKEY_AFTER_TIME
 
@@ -258,5 +265,30 @@ def test_a_subnet_router_answers_for_its_served_routes() -> None:
             assert (await a.probe("192.168.1.5", 22, timeout=QUIET)).reason == "timeout"
             assert b.counters.dropped_by_routing == 1  # not an address of b any more
         await a.aclose()  # closing twice is harmless
+
+    run(body)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "allowed", "message"),
+    [
+        ("127.0.0.1", ["100.64.0.1"], "endpoint '127.0.0.1' is not host:port"),
+        (":41641", ["100.64.0.1"], "endpoint ':41641' is not host:port"),
+        ("127.0.0.1:99999", ["100.64.0.1"], "is not host:port"),
+        ("127.0.0.1:1", ["100.64.0.300"], "AllowedIPs: "),
+    ],
+)
+def test_bad_peer_configs_raise_device_error(
+    endpoint: str, allowed: list[str], message: str
+) -> None:
+    with pytest.raises(DeviceError, match=message):
+        PeerConfig.make(bytes(32), endpoint, allowed)
+
+
+def test_unknown_probe_protocol_raises() -> None:
+    async def body() -> None:
+        async with two_devices() as (a, _b):
+            with pytest.raises(DeviceError, match="'sctp' is not one of tcp, udp, icmp"):
+                await a.probe(B4, 1, "sctp")
 
     run(body)
