@@ -33,6 +33,8 @@ class Subscription:
     peers: frozenset[str] = frozenset()
     packet_filter: list[dict[str, Any]] | None = None
     ssh_policy: dict[str, Any] | None = None
+    # pending changes already in the full map: device id -> its change count then
+    seen: dict[int, int] = field(default_factory=dict)
 
 
 class Hub:
@@ -56,6 +58,7 @@ class Hub:
         self._compiled: dict[str, NodePolicy] = {}
         self._subs: dict[int, list[Subscription]] = {}
         self._changed: set[int] = set()
+        self._versions: dict[int, int] = {}
         self._removed: dict[str, int] = {}
         self._need_compile = True
         self._wake = asyncio.Event()
@@ -76,6 +79,7 @@ class Hub:
         self._by_name[device.given_name] = device.id
         self._wire.pop(device.id, None)
         self._changed.add(device.id)
+        self._versions[device.id] = self._versions.get(device.id, 0) + 1
         self._need_compile = self._need_compile or topology
         self._wake.set()
 
@@ -86,6 +90,7 @@ class Hub:
         self._by_name.pop(device.given_name, None)
         self._wire.pop(device_id, None)
         self._removed[device.given_name] = device_id
+        self._versions.pop(device_id, None)
         self._cancel_timer(device_id)
         self._need_compile = True
         self._wake.set()
@@ -113,13 +118,16 @@ class Hub:
         if self._need_compile:
             await self._compile()
         sub = Subscription(device_id)
+        sub.seen = {i: self._versions.get(i, 0) for i in self._changed}
         self._subs.setdefault(device_id, []).append(sub)
         self._cancel_timer(device_id)
         node = self._compiled.get(device.given_name) if self._visible(device) else None
-        sub.peers = frozenset(n for n in (node.peers if node else ()) if n in self._by_name)
+        sub.peers = node.peers if node else frozenset()
         sub.packet_filter = node.packet_filter if node else []
         sub.ssh_policy = node.ssh_policy if node else {"rules": []}
-        peers = [self._wire_of(self._by_name[n]) for n in sorted(sub.peers)]
+        own = device.given_name
+        names = sorted(n for n in sub.peers if n != own and n in self._by_name)
+        peers = [self._wire_of(self._by_name[n]) for n in names]
         message = full_map(
             self._wire_of(device_id),
             peers,
@@ -211,6 +219,7 @@ class Hub:
         self._changed, self._removed = set(), {}
         if self._need_compile:
             await self._compile()
+        self._prune()
         self.rounds += 1
         changed_names = frozenset(
             self._devices[i].given_name for i in changed if i in self._devices
@@ -233,21 +242,32 @@ class Hub:
             sub.queue.put_nowait(None)
             return
         node = self._compiled.get(device.given_name) if self._visible(device, now) else None
-        peers = frozenset(n for n in (node.peers if node else ()) if n in self._by_name)
+        peers = node.peers if node else frozenset()
         message: Message = {}
+        if sub.seen:  # the full map already had these versions
+            changed = {i for i in changed if sub.seen.get(i) != self._versions.get(i)}
+            changed_names = frozenset(
+                self._devices[i].given_name for i in changed if i in self._devices
+            )
+            sub.seen = {}
         if device.id in changed:
             message["Node"] = self._wire_of(device.id)
-        added = peers - sub.peers
-        updated = (peers & changed_names) - added
-        gone = sub.peers - peers
-        replaced = peers & removed.keys()
+        own = {device.given_name}
+        added: frozenset[str] = frozenset()
+        gone: frozenset[str] = frozenset()
+        if peers is not sub.peers:  # the same shared set: only changed peers matter
+            added, gone = peers - sub.peers - own, sub.peers - peers - own
+        updated = (changed_names & peers) - added - own
+        replaced = removed.keys() & peers
         if added or updated:
-            names = sorted(added | updated)
+            names = sorted(n for n in added | updated if n in self._by_name)
             message["PeersChanged"] = [self._wire_of(self._by_name[n]) for n in names]
         if gone or replaced:
-            ids = {self._by_name.get(n) or removed[n] for n in gone}
+            ids = {self._by_name.get(n) or removed.get(n) for n in gone}
             ids.update(removed[n] for n in replaced if removed[n] != self._by_name.get(n))
-            message["PeersRemoved"] = sorted(ids)
+            ids.discard(None)
+            if ids:
+                message["PeersRemoved"] = sorted(i for i in ids if i is not None)
         packet_filter = node.packet_filter if node else []
         if packet_filter != sub.packet_filter:
             message["PacketFilter"] = packet_filter
@@ -257,6 +277,22 @@ class Hub:
         sub.peers, sub.packet_filter, sub.ssh_policy = peers, packet_filter, ssh_policy
         if message:
             sub.queue.put_nowait(message)
+
+    def _prune(self) -> None:
+        """Drop from the compiled peers the devices removed while compiling (rare)."""
+        stale = self._compiled.keys() - self._by_name.keys()
+        if not stale:
+            return
+        # keyed by identity; the value holds the original so that its id stays unique
+        pruned: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
+        for name, node in list(self._compiled.items()):
+            if name in stale:
+                del self._compiled[name]
+                continue
+            entry = pruned.get(id(node.peers))
+            if entry is None:
+                entry = pruned[id(node.peers)] = (node.peers, node.peers - stale)
+            self._compiled[name] = NodePolicy(node.packet_filter, node.ssh_policy, entry[1])
 
     def _visible(self, device: Device, now: datetime | None = None) -> bool:
         return device.authorized and not device.expired(now or utcnow())

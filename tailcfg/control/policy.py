@@ -16,7 +16,8 @@ from types import ModuleType
 from typing import Any
 
 from tailcfg import hujson
-from tailcfg.policy.engine import Policy, compile_policy, load_policy
+from tailcfg.control.compiler import compile_devices
+from tailcfg.policy.engine import DEFAULT_CHECK_URL, Policy, load_policy
 from tailcfg.policy.nodes import Node
 
 DEFAULT_POLICY = (
@@ -41,7 +42,10 @@ def _optional_module(name: str) -> ModuleType | None:
 
 @dataclass(frozen=True, slots=True)
 class NodePolicy:
-    """What one device receives: its packet filter, SSH policy and visible peers (names)."""
+    """What one device receives: its packet filter, SSH policy and visible peers (names).
+
+    ``peers`` is shared between devices and may contain the device's own name; ignore it.
+    """
 
     packet_filter: list[dict[str, Any]]
     ssh_policy: dict[str, Any]
@@ -69,13 +73,9 @@ def load(text: str, path: str = "policy.hujson", *, users: Sequence[str] = ()) -
 def compile_for(
     loaded: LoadedPolicy, nodes: Sequence[Node], *, check_url: str | None = None
 ) -> dict[str, NodePolicy]:
-    """Per device name: packet filter, SSH policy and peers, from the policy engine."""
-    kwargs = {} if check_url is None else {"check_url": check_url}
-    compiled = compile_policy(loaded.policy, nodes, **kwargs)
-    return {
-        name: NodePolicy(entry.packet_filter, entry.ssh_policy, frozenset(entry.peers))
-        for name, entry in compiled.nodes.items()
-    }
+    """Per device name: packet filter, SSH policy and peers (as ``compile_policy``'s)."""
+    compiled = compile_devices(loaded.policy, nodes, check_url=check_url or DEFAULT_CHECK_URL)
+    return {name: NodePolicy(*entry) for name, entry in compiled.items()}
 
 
 def run_tests(loaded: LoadedPolicy) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -115,6 +115,16 @@ class Member:
             message = await self.next(timeout)
             assert message is not None, f"{self.name}: stream ended waiting for {key}"
             if key in message:
+                return message
+
+    async def wait_until(
+        self, check: Callable[[dict[str, Any]], bool], timeout: float = 15.0
+    ) -> dict[str, Any]:
+        """The next message for which ``check`` holds (earlier ones are skipped)."""
+        while True:
+            message = await self.next(timeout)
+            assert message is not None, f"{self.name}: stream ended"
+            if check(message):
                 return message
 
     async def close(self) -> None:
