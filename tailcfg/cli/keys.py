@@ -254,9 +254,11 @@ def rotate(
         return 0
     identities = host_identities(host_keys, names)
     sops = make_sops(inv)
+    console = Console(stderr=True)
+    quiet = len(names) < 2 or not console.is_terminal
     with (
         open_backend(inv) as backend,
-        Progress(console=Console(stderr=True), transient=True, disable=len(names) < 2) as progress,
+        Progress(console=console, transient=True, disable=quiet) as progress,
     ):
         task = progress.add_task("rotating", total=len(names))
         results = rotate_all(
