@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import ipaddress
 import json
 import os
@@ -27,6 +28,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -127,10 +129,8 @@ class Netns:
         self.ns, self.iface = f"tcfg{tag}", f"wgt{tag}"
         self.veth_root, self.veth_ns = f"tcv{tag}a", f"tcv{tag}b"
         self.workdir = workdir
-        veth, tunnel = _free_blocks(2)
-        self.root_ip, self.ns_ip = str(veth[1]), str(veth[2])
-        self.py_tunnel_ip, self.go_tunnel_ip = str(tunnel[1]), str(tunnel[2])
-        self.tunnel_prefix = tunnel.prefixlen
+        self.root_ip = self.ns_ip = self.py_tunnel_ip = self.go_tunnel_ip = ""
+        self.tunnel_prefix = 30
         self.private_key = generate_private_key()
         self.public_key = public_key(self.private_key)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -144,7 +144,16 @@ class Netns:
             pytest.skip(f"cannot create a network namespace: {made.stderr.strip()}")
         _run("ip", "link", "add", self.veth_root, "type", "veth", "peer", "name", self.veth_ns)
         _run("ip", "link", "set", self.veth_ns, "netns", self.ns)
-        _run("ip", "addr", "add", f"{self.root_ip}/30", "dev", self.veth_root)
+        # Concurrent runs (several test sessions on one runner) must not pick the same block:
+        # choose and claim it under a lock.
+        lock_path = Path(tempfile.gettempdir()) / "tailcfg-interop-netns.lock"
+        with lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            veth, tunnel = _free_blocks(2)
+            self.root_ip, self.ns_ip = str(veth[1]), str(veth[2])
+            self.py_tunnel_ip, self.go_tunnel_ip = str(tunnel[1]), str(tunnel[2])
+            self.tunnel_prefix = tunnel.prefixlen
+            _run("ip", "addr", "add", f"{self.root_ip}/30", "dev", self.veth_root)
         _run("ip", "link", "set", self.veth_root, "up")
         _run("ip", "-n", self.ns, "addr", "add", f"{self.ns_ip}/30", "dev", self.veth_ns)
         _run("ip", "-n", self.ns, "link", "set", self.veth_ns, "up")
