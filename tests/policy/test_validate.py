@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tailcfg import hujson
 from tailcfg.policy.validate import tailnet_domains, validate, warnings
@@ -244,3 +246,99 @@ def test_parse_proto_rejects(text: str) -> None:
 )
 def test_alias_kind(alias: str, kind: Kind) -> None:
     assert alias_kind(alias) is kind
+
+
+SECTIONS = [
+    "acls",
+    "grants",
+    "groups",
+    "hosts",
+    "tagOwners",
+    "autoApprovers",
+    "ssh",
+    "nodeAttrs",
+    "postures",
+    "ipsets",
+    "tests",
+    "sshTests",
+    "defaultSrcPosture",
+    "derpMap",
+]
+KEYS = [
+    *SECTIONS,
+    "action",
+    "src",
+    "dst",
+    "users",
+    "ports",
+    "proto",
+    "ip",
+    "app",
+    "via",
+    "srcPosture",
+    "checkPeriod",
+    "acceptEnv",
+    "target",
+    "attr",
+    "ipPool",
+    "routes",
+    "exitNode",
+    "accept",
+    "deny",
+    "check",
+    "group:a",
+    "tag:a",
+    "h",
+    "posture:a",
+    "ipset:a",
+    "tailscale.com/cap/x",
+]
+STRINGS = st.sampled_from(
+    [
+        "*",
+        "*:*",
+        "tag:a",
+        "tag:a:22",
+        "group:a",
+        "h",
+        "h:80",
+        "autogroup:self",
+        "autogroup:self:*",
+        "autogroup:internet",
+        "user:*@x.org",
+        "localpart:*@X",
+        "a@x.org",
+        "10.0.0.0/8",
+        "0.0.0.0/0",
+        "::/0",
+        "[fd7a::1]:22",
+        "tcp:22",
+        "icmp",
+        "1h",
+        "-1m",
+        "always",
+        "accept",
+        "check",
+        "",
+        " ",
+        "100.100.100.0/24",
+        "ipset:a",
+        "posture:a",
+        "a:b:c",
+    ]
+)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 70000) | STRINGS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(policy=st.dictionaries(st.sampled_from(SECTIONS), JSON, max_size=6))
+def test_validate_never_raises_on_any_shape(policy: dict[str, Any]) -> None:
+    doc = hujson.parse(json.dumps(policy), "fuzz.hujson")
+    for diag in [*validate(doc, domains=["x.org"]), *warnings(doc)]:
+        assert diag.message and diag.code and diag.span.line >= 1
