@@ -44,7 +44,9 @@ class _Progress:
                 self.bar.stop()
             return
         mark = "[green]✓[/]" if event.ok else "[red]✗[/]"
-        self.console.print(f"{mark} [bold]{event.stage}[/] {event.message}", highlight=False)
+        self.console.print(
+            f"{mark} [bold]{event.stage}[/] {event.message}", highlight=False, soft_wrap=True
+        )
 
     def close(self) -> None:
         if self.task is not None:
@@ -77,22 +79,26 @@ def render_matrix(report: VerifyReport, console: Console) -> None:
 
 def render_text(report: VerifyReport, console: Console) -> None:
     for error in report.lint_errors:
-        console.print(error, highlight=False)
+        console.print(error, highlight=False, soft_wrap=True)
     for host in report.hosts:
         if not host.ok:
-            console.print(f"[red]host {host.name}[/]: {host.detail}", highlight=False)
+            console.print(
+                f"[red]host {host.name}[/]: {host.detail}", highlight=False, soft_wrap=True
+            )
     if report.rows:
         render_matrix(report, console)
     for row in report.rows:
         if row.status != "ok":
             colour = STYLE.get(row.status, "")
             what = f"{row.location}: {row.status} {row.section}[{row.entry}] {row.test}"
-            console.print(f"[{colour}]{what}[/]: {row.reason}", highlight=False)
+            console.print(f"[{colour}]{what}[/]: {row.reason}", highlight=False, soft_wrap=True)
     for problem in report.problems:
-        console.print(f"[yellow]note[/]: {problem}", highlight=False)
+        console.print(f"[yellow]note[/]: {problem}", highlight=False, soft_wrap=True)
     if report.drill is not None:
         colour = "green" if report.drill.passed else "red"
-        console.print(f"[{colour}]revocation drill[/]: {report.drill.reason}", highlight=False)
+        console.print(
+            f"[{colour}]revocation drill[/]: {report.drill.reason}", highlight=False, soft_wrap=True
+        )
     t = report.timings
     if report.rows:
         console.print(
@@ -101,6 +107,7 @@ def render_text(report: VerifyReport, console: Console) -> None:
             f"bootstrap {t.bootstrap_s:.2f} s, mesh {t.mesh_s:.2f} s, probes {t.probe_s:.2f} s, "
             f"total {t.total_s:.2f} s",
             highlight=False,
+            soft_wrap=True,
         )
     verdict = "[bold green]verified[/]" if report.passed else "[bold red]FAILED[/]"
     console.print(verdict)

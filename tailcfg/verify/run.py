@@ -31,7 +31,7 @@ from tailcfg.policy.evaluate import run_tests
 from tailcfg.policy.lint import lint_file
 from tailcfg.policy.verdicts import TestReport, TestResult
 from tailcfg.sops import Sops, find_sops
-from tailcfg.verify.bootstrap import KeyRequestFor, bootstrap_host, host_key_request
+from tailcfg.verify.bootstrap import HostKey, KeyRequestFor, bootstrap_host, host_key_request
 from tailcfg.verify.bootstrap import host_private_key as private_key_path
 from tailcfg.verify.drill import revocation_drill
 from tailcfg.verify.identity import Names
@@ -212,13 +212,13 @@ async def _bootstrap(
     admin_key: str,
     work: Path,
     on_event: EventSink,
-) -> tuple[dict[str, Path], dict[str, str]]:
+) -> tuple[dict[str, HostKey], dict[str, str]]:
     sops = Sops(find_sops(search_path=None), repo.root_dir, repo.sops_config, {})
     creds = Credentials(tailscale_api_key=admin_key)
-    keys: dict[str, Path] = {}
+    keys: dict[str, HostKey] = {}
     failed: dict[str, str] = {}
 
-    def one(name: str) -> Path:
+    def one(name: str) -> HostKey:
         host = repo.hosts[name]
         private = private_key_path(options.directory, options.host_key_path, name)
         with TailscaleV2(url, tailnet="-", credentials=creds) as backend:
@@ -231,7 +231,7 @@ async def _bootstrap(
                 out_dir=work / "nodes",
                 key_request=options.key_request,
             )
-            return done.auth_key_file
+            return done
 
     names = list(repo.hosts)
     results = await asyncio.gather(
@@ -253,7 +253,7 @@ async def _start_nodes(
     stack: contextlib.AsyncExitStack,
     repo: Inventory,
     url: str,
-    keys: dict[str, Path],
+    keys: dict[str, HostKey],
     failed: dict[str, str],
     work: Path,
     on_event: EventSink,
@@ -266,14 +266,18 @@ async def _start_nodes(
             continue
         t = time.monotonic()
         try:
-            agent = await start_node(stack, url, host, keys[name], work / "nodes" / name / "state")
+            key_file = keys[name].auth_key_file
+            agent = await start_node(stack, url, host, key_file, work / "nodes" / name / "state")
         except TailcfgError as exc:
             hosts.append(HostResult(name, False, f"did not join: {exc}"))
             on_event(Event("host", f"{name}: did not join: {exc}", ok=False))
             continue
         agents[agent.name] = agent
         ok = set(agent.tags) == set(host.tags)
+        minted = list(keys[name].request.tags)
         detail = "joined" if ok else f"it registered with tags {list(agent.tags)}"
+        if not ok and set(minted) != set(host.tags):
+            detail += f": its auth key was minted with tags {minted}"
         hosts.append(
             HostResult(
                 name, ok, detail, agent.tags, agent.addresses, agent.endpoint, time.monotonic() - t

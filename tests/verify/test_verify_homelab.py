@@ -1,0 +1,112 @@
+"""`tailcfg verify examples/homelab`: one real run (module fixture) and what it proves."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from verify_helpers import HOMELAB, copy_homelab
+
+from tailcfg.verify import OK, VerifyOptions, VerifyReport, verify
+
+# (test, expected, engine, observed) for every assertion of the example's policy.
+MATRIX = [
+    ("odin@example.com -> tag:server:22", "accept", "accept", "accept"),
+    ("odin@example.com -> tag:server:443", "accept", "accept", "accept"),
+    ("odin@example.com -> tag:monitoring:3000", "accept", "accept", "accept"),
+    ("odin@example.com -> nas:445", "accept", "accept", "accept"),
+    ("odin@example.com -> tag:router:22", "deny", "deny", "deny"),
+    ("odin@example.com -> tag:ci:22", "deny", "deny", "deny"),
+    ("tag:monitoring -> tag:server:9100", "accept", "accept", "accept"),
+    ("tag:monitoring -> tag:router:9100", "accept", "accept", "accept"),
+    ("tag:monitoring -> tag:exit:9100", "accept", "accept", "accept"),
+    ("tag:monitoring -> tag:server:22", "deny", "deny", "deny"),
+    ("tag:monitoring -> tag:ci:9100", "deny", "deny", "deny"),
+    ("tag:ci -> tag:server:443", "accept", "accept", "accept"),
+    ("tag:ci -> tag:server:22", "deny", "deny", "deny"),
+    ("tag:ci -> tag:monitoring:3000", "deny", "deny", "deny"),
+    ("tag:server -> tag:monitoring:3000", "deny", "deny", "deny"),
+    ("tag:server -> tag:ci:443", "deny", "deny", "deny"),
+    ("odin@example.com -> root@tag:server", "accept", "accept", "accept"),
+    ("odin@example.com -> odin@tag:server", "accept", "accept", "accept"),
+    ("odin@example.com -> odin@tag:monitoring", "check", "check", "check"),
+    ("odin@example.com -> root@tag:monitoring", "deny", "deny", "deny"),
+    ("tag:ci -> root@tag:server", "deny", "deny", "deny"),
+    ("tag:ci -> deploy@tag:server", "deny", "deny", "deny"),
+]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> VerifyReport:
+    directory = copy_homelab(tmp_path_factory.mktemp("verify"), "homelab")
+    return verify(VerifyOptions(directory=directory, probe_timeout=0.5))
+
+
+def test_matrix_matches_expectations_engine_and_tunnels(report: VerifyReport) -> None:
+    got = [(r.test, r.expected, r.engine, r.observed) for r in report.rows]
+    assert got == MATRIX
+    assert [r.status for r in report.rows] == [OK] * len(MATRIX)
+    assert report.passed
+    assert report.lint_errors == () and report.problems == ()
+
+
+def test_every_host_joined_with_its_tags(report: VerifyReport) -> None:
+    got = [(h.name, h.ok, h.detail, h.tags) for h in report.hosts]
+    assert got == [
+        ("laptop", True, "joined", ()),
+        ("dao", True, "joined", ("tag:server",)),
+        ("gateway", True, "joined", ("tag:router",)),
+        ("exit", True, "joined", ("tag:exit",)),
+        ("ci-runner", True, "joined", ("tag:ci",)),
+        ("monitor", True, "joined", ("tag:monitoring",)),
+    ]
+    assert all(h.endpoint.startswith("127.0.0.1:") for h in report.hosts)
+
+
+def test_probes_go_where_the_policy_says(report: VerifyReport) -> None:
+    by_test = {r.test: r for r in report.rows}
+    nas = by_test["odin@example.com -> nas:445"].probes
+    # The subnet address is owned by the router whose approved route holds it.
+    assert [(p.src, p.dst, p.address, p.proto, p.port, p.ok, p.reason) for p in nas] == [
+        ("laptop", "gateway", "192.168.1.10", "tcp", 445, True, "syn-ack")
+    ]
+    # Not a peer at all: the packet has no route (the netmap hides monitor from ci-runner).
+    hidden = by_test["tag:ci -> tag:monitoring:3000"].probes
+    assert [(p.src, p.dst, p.reason) for p in hidden] == [("ci-runner", "monitor", "no-route")]
+    # A peer whose filter drops the packet: silence.
+    filtered = by_test["tag:ci -> tag:server:22"].probes
+    assert [(p.src, p.dst, p.ok, p.reason) for p in filtered] == [
+        ("ci-runner", "dao", False, "timeout")
+    ]
+    check = by_test["odin@example.com -> odin@tag:monitoring"]
+    assert check.reason.startswith("ssh policy: laptop->monitor check; tcp/22: ")
+
+
+def test_revocation_drill_within_one_second(report: VerifyReport) -> None:
+    drill = report.drill
+    assert drill is not None
+    assert (drill.device, drill.prober, drill.port) == ("dao", "laptop", 22)
+    assert drill.passed, drill.reason
+    assert drill.reason.startswith("deleted dao through the API: a probe from laptop sent ")
+
+
+def test_json_report_shape(report: VerifyReport) -> None:
+    data = json.loads(json.dumps(report.to_json()))
+    assert sorted(data) == [
+        "directory",
+        "drill",
+        "hosts",
+        "lint_errors",
+        "passed",
+        "policy",
+        "problems",
+        "rows",
+        "timings",
+        "version",
+    ]
+    assert (data["version"], data["passed"], data["policy"]) == (1, True, "policy.hujson")
+    assert [(r["test"], r["expected"], r["engine"], r["observed"]) for r in data["rows"]] == MATRIX
+    path, line, col = data["rows"][0]["location"].split(":")
+    text = (HOMELAB / path).read_text(encoding="utf-8").splitlines()[int(line) - 1]
+    assert text[int(col) - 1 :].startswith('"tag:server:22"')
+    assert data["timings"]["probes"] == sum(len(r["probes"]) for r in data["rows"])
