@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(VENV)/bin/tailcfg policy fmt --check $(DEMO)/policy.hujson
 	$(VENV)/bin/tailcfg policy lint $(DEMO)/policy.hujson
 	$(VENV)/bin/tailcfg policy test $(DEMO)/policy.hujson
+	$(VENV)/bin/tailcfg verify $(DEMO)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
