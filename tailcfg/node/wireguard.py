@@ -253,6 +253,9 @@ class WireGuard:
         self._index[index] = (session, kp)
         message = noise.add_macs(body, session.mac1_key, session.valid_cookie(now))
         session.last_mac1_sent = message[-32:-16]
+        # A response counts as a handshake sent: no crossing initiation for REKEY_TIMEOUT.
+        session.last_handshake_sent = now
+        session.on_received(data=False, now=now)
         session.on_sent(data=False, now=now)
         return Received("initiation", session.remote_static, None, [message])
 
