@@ -72,6 +72,7 @@ class ControlConfig:
     backend: Backend = "tailscale"
     url: str = DEFAULT_URLS["tailscale"]
     oauth_tags: tuple[str, ...] = ()  # the tags an OAuth client owns (keys must be owned by them)
+    user: str | None = None  # Headscale: owner of tagged hosts' keys (older Headscale needs one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +193,12 @@ def _build(path: Path, data: Any, plain: dict[str, Any]) -> Inventory:
         path=path,
         root_dir=root,
         tailnet=plain.get("tailnet", "-"),
-        control=ControlConfig(backend, url.rstrip("/"), tuple(control_raw.get("oauth_tags", ()))),
+        control=ControlConfig(
+            backend,
+            url.rstrip("/"),
+            tuple(control_raw.get("oauth_tags", ())),
+            control_raw.get("user"),
+        ),
         policy=root / plain.get("policy", "policy.hujson"),
         secrets_dir=root / plain.get("secrets_dir", "secrets"),
         admins=tuple(Admin(a["name"], a["age"]) for a in plain.get("admins") or ()),

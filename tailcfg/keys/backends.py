@@ -7,7 +7,8 @@
   client-credentials grant, scope ``auth_keys``).
 * Headscale v1: ``POST /api/v1/preauthkey`` (``user``, ``reusable``, ``ephemeral``,
   ``expiration``, ``aclTags``) answering ``{"preAuthKey": {...}}``;
-  ``POST /api/v1/preauthkey/expire`` (``{"id"}``); ``GET /api/v1/preauthkey``.
+  ``POST /api/v1/preauthkey/expire`` (``{"id"}``, or ``{"key"}`` for servers that want the
+  older body); ``GET /api/v1/preauthkey``.
 * embedded: tailcfg's own control plane speaks the v2 API, so it is a TailscaleV2 at its URL.
 """
 
@@ -252,9 +253,14 @@ class HeadscaleV1(_Closing):
         )
 
     def delete_key(self, key_id: str) -> None:
-        self._http.request(
-            "POST", "/api/v1/preauthkey/expire", token=self._token, json_body={"id": key_id}
-        )
+        """Expire by id (Headscale 0.27+); on a 400, the older ``{"key"}`` body with the id."""
+        path = "/api/v1/preauthkey/expire"
+        try:
+            self._http.request("POST", path, token=self._token, json_body={"id": key_id})
+        except BackendError as exc:
+            if exc.status != 400:
+                raise
+            self._http.request("POST", path, token=self._token, json_body={"key": key_id})
 
     def list_keys(self) -> list[KeyInfo]:
         answer = self._http.request("GET", "/api/v1/preauthkey", token=self._token)

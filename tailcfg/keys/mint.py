@@ -54,7 +54,7 @@ def plan_mint(inventory: Inventory, name: str, *, oauth_tags: Sequence[str] | No
     """Offline checks: tags defined (and OAuth-owned), ``.sops.yaml`` rule for the host."""
     host = inventory.host(name)
     check_tags(inventory.policy, host.tags, host=name, oauth_tags=oauth_tags)
-    if inventory.control.backend == "headscale" and not host.tags and not host.user:
+    if inventory.control.backend == "headscale" and not host.user and not host.tags:
         raise TailcfgError(f"host {name}: an untagged host needs 'user' for Headscale")
     recipient = ssh_pubkey_to_age(host.ssh_host_key)
     path = inventory.secrets_file(name)
@@ -73,7 +73,7 @@ def plan_mint(inventory: Inventory, name: str, *, oauth_tags: Sequence[str] | No
         preauthorized=host.key.preauthorized,
         expiry_seconds=host.key.expiry,
         description=f"tailcfg {name}",
-        user=host.user,
+        user=host.user or (inventory.control.user if host.tags else None),
     )
     return Plan(host, path, rel, recipient, rule.recipients, request)
 
