@@ -100,12 +100,13 @@ def _parse_ip(ctx: Context, path: JsonPath, spec: str) -> None:
     try:
         if proto_text is not None:
             parse_proto(proto_text)
+    except ValueError as exc:
+        ctx.parse_error(path, str(exc), "proto")
+        return
+    try:
         parse_ports(ports)
     except ValueError as exc:
-        text = str(exc)
-        if not text.startswith("proto"):
-            text = f"port range {quoted(ports)}: {text}"
-        ctx.parse_error(path, text, "port")
+        ctx.parse_error(path, f"port range {quoted(ports)}: {exc}", "port")
 
 
 def parse_grants(ctx: Context) -> None:

@@ -219,7 +219,11 @@ def parse_proto(text: str) -> int:
     lowered = text.lower()
     if lowered in PROTOCOLS:
         return PROTOCOLS[lowered]
-    if re.fullmatch(r"[1-9][0-9]*", text) and int(text) <= 255:
+    if text.isascii() and text.isdigit():
+        if text[0] == "0":
+            raise ValueError(f"leading 0 not permitted in protocol number: {go_quote(text)}")
+        if int(text) > 255:
+            raise ValueError(f"protocol number out of range (0-255): {int(text)}")
         return int(text)
     raise ValueError(
         f"proto name {go_quote(text)} not known; "

@@ -219,10 +219,21 @@ def test_parse_proto(text: str, number: int) -> None:
     assert parse_proto(text) == number
 
 
-@pytest.mark.parametrize("text", ["*", "0", "06", "256", "bogus", ""])
-def test_parse_proto_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match="not known"):
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("*", 'proto name "*" not known; use protocol number 0-255 or protocol name (icmp, '),
+        ("bogus", 'proto name "bogus" not known; use protocol number 0-255 or protocol name ('),
+        ("", 'proto name "" not known; use protocol number 0-255 or protocol name (icmp, tcp,'),
+        ("0", 'leading 0 not permitted in protocol number: "0"'),
+        ("06", 'leading 0 not permitted in protocol number: "06"'),
+        ("256", "protocol number out of range (0-255): 256"),
+    ],
+)
+def test_parse_proto_rejects(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as info:
         parse_proto(text)
+    assert str(info.value).startswith(message)
 
 
 @pytest.mark.parametrize(
