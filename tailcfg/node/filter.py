@@ -6,9 +6,12 @@
     PacketFilter(rules).match(src, dst, proto=6, port=22)   # -> 0 (the rule index)
 
 ``SrcIPs`` and ``DstPorts[].IP`` entries are ``*``, an address, a CIDR or a range
-``a-b``; ``IPProto`` defaults to TCP, UDP, ICMP, ICMPv6. Ports are matched for TCP, UDP
-and SCTP only; ICMP and other protocols match on addresses. A rule with ``CapGrant`` and no
-``DstPorts`` admits no packet. Default deny.
+``a-b`` (``cap:...`` sources match nothing here); ``IPProto`` defaults to TCP, UDP, ICMP,
+ICMPv6. As in tailscaled's ``runIn``: TCP, UDP and SCTP match protocol, addresses and port;
+an ICMP/ICMPv6 request is admitted by any rule whose sources and destinations hold the
+addresses, whatever its protocols and ports ("if any port is open to an IP, allow ICMP to
+it"); any other protocol needs a rule naming it with the whole port range 0-65535. A rule
+with ``CapGrant`` and no ``DstPorts`` admits no packet. Default deny.
 
 Like tailscaled's filter, :meth:`PacketFilter.check_in` is stateful for return traffic:
 TCP segments other than a bare SYN pass (the SYN was gated), ICMP echo replies and
@@ -40,6 +43,8 @@ from tailcfg.node.packets import (
 PROTO_SCTP = 132
 DEFAULT_PROTOS = frozenset({PROTO_TCP, PROTO_UDP, PROTO_ICMP, PROTO_ICMPV6})
 PORTED_PROTOS = frozenset({PROTO_TCP, PROTO_UDP, PROTO_SCTP})
+ICMP_PROTOS = frozenset({PROTO_ICMP, PROTO_ICMPV6})
+ALL_PORTS = (0, 65535)
 FLOW_CACHE_SIZE = 512
 _V4_MAX = (1 << 32) - 1
 _V6_MAX = (1 << 128) - 1
@@ -116,6 +121,8 @@ class IntervalIndex:
 def _intervals(entry: str) -> list[tuple[int, int, int]]:
     text = entry.strip()
     try:
+        if text.startswith("cap:"):
+            return []  # a peer-capability source: this node knows no peer capabilities
         if text == "*":
             return [(4, 0, _V4_MAX), (6, 0, _V6_MAX)]
         if "-" in text and "/" not in text:
@@ -141,12 +148,16 @@ class CompiledRule:
     protos: frozenset[int]
 
     def admits(self, src: IPAddress, dst: IPAddress, proto: int, port: int) -> bool:
-        if proto not in self.protos or src not in self.sources:
+        """tailscaled's three match kinds: ported, ICMP (IPs only), other (all ports only)."""
+        if src not in self.sources:
             return False
-        check_port = proto in PORTED_PROTOS
-        return any(
-            dst in ips and (not check_port or lo <= port <= hi) for ips, lo, hi in self.destinations
-        )
+        if proto in ICMP_PROTOS:  # "if any port is open to an IP, allow ICMP to it"
+            return any(dst in ips for ips, _, _ in self.destinations)
+        if proto not in self.protos:
+            return False
+        if proto in PORTED_PROTOS:
+            return any(dst in ips and lo <= port <= hi for ips, lo, hi in self.destinations)
+        return any(dst in ips and (lo, hi) == ALL_PORTS for ips, lo, hi in self.destinations)
 
 
 def compile_rule(index: int, rule: Mapping[str, Any]) -> CompiledRule:
@@ -185,8 +196,9 @@ class PacketFilter:
         """The index of the first rule admitting this packet, or None."""
         if src.version != dst.version:
             return None
-        candidates = self._by_proto.get(proto, 0) & self._by_src.lookup(src)
-        candidates &= self._by_dst.lookup(dst)
+        candidates = self._by_src.lookup(src) & self._by_dst.lookup(dst)
+        if proto not in ICMP_PROTOS:
+            candidates &= self._by_proto.get(proto, 0)
         while candidates:
             lowest = candidates & -candidates
             rule = self.rules[lowest.bit_length() - 1]

@@ -34,8 +34,12 @@ RULES: list[dict[str, Any]] = [
     {"SrcIPs": ["*"], "DstPorts": [ports("100.64.2.1-100.64.2.3", 53, 53)], "IPProto": [UDP]},
     # 4: v6 monitoring reaches everything on the v6 /48, default protocols
     {"SrcIPs": ["fd7a:115c:a1e0::99/128"], "DstPorts": [ports("fd7a:115c:a1e0::/48")]},
-    # 5: GRE between two hosts (portless protocol)
-    {"SrcIPs": ["100.64.3.1"], "DstPorts": [ports("100.64.3.2", 0, 0)], "IPProto": [GRE]},
+    # 5: GRE between two hosts: a portless protocol needs the whole port range
+    {"SrcIPs": ["100.64.3.1"], "DstPorts": [ports("100.64.3.2")], "IPProto": [GRE]},
+    # 6: GRE with a port range is never matched (tailscaled: all ports only)
+    {"SrcIPs": ["100.64.3.1"], "DstPorts": [ports("100.64.3.3", 0, 0)], "IPProto": [GRE]},
+    # 7: a peer-capability source matches no address here
+    {"SrcIPs": ["cap:tailscale.com/cap/x"], "DstPorts": [ports("100.64.4.1")]},
 ]
 
 CASES = [
@@ -51,7 +55,8 @@ CASES = [
     ("100.64.0.20", "100.64.1.5", TCP, 80, 1),
     ("100.64.0.21", "100.64.1.5", TCP, 80, None),
     ("100.64.0.15", "100.64.1.5", UDP, 443, None),
-    ("100.64.0.15", "100.64.1.5", ICMP, 0, None),
+    ("100.64.0.15", "100.64.1.5", ICMP, 0, 1),  # any open port lets ICMP in (tailscaled)
+    ("100.64.0.15", "100.64.1.6", ICMP, 0, None),
     ("100.64.9.9", "100.64.1.1", TCP, 22, None),  # the CapGrant rule admits nothing
     ("100.64.9.9", "100.64.2.2", UDP, 53, 3),
     ("fd7a:115c:a1e0::5", "100.64.2.3", UDP, 53, None),  # v6 source, v4 destination
@@ -62,6 +67,10 @@ CASES = [
     ("fd7a:115c:a1e0::1", "fd7a:115c:a1e0::5", TCP, 22, None),
     ("100.64.3.1", "100.64.3.2", GRE, 0, 5),
     ("100.64.3.1", "100.64.3.2", TCP, 0, None),
+    ("100.64.3.1", "100.64.3.3", GRE, 0, None),
+    ("100.64.3.1", "100.64.3.3", ICMP, 0, 6),  # ...but it opens the IPs to ICMP
+    ("100.64.9.9", "100.64.4.1", TCP, 80, None),
+    ("100.64.9.9", "100.64.1.1", ICMP, 0, None),  # CapGrant opens nothing, not even ICMP
 ]
 
 
