@@ -8,6 +8,7 @@ from tailcfg.errors import HujsonError
 from tailcfg.hujson import fast
 from tailcfg.hujson.cst import Member, Node, Obj
 from tailcfg.hujson.scan import ScanError, Scanner
+from tailcfg.hujson.spans import Extent, SpanIndex
 from tailcfg.source import Diagnostic, LineIndex, Span
 
 JsonPath = tuple[str | int, ...]
@@ -16,11 +17,11 @@ JsonPath = tuple[str | int, ...]
 class Document:
     """A parsed HuJSON file: ``value`` (plain Python), positions of any value or key.
 
-    The CST (with every comment) and the line index are built on first use, so a
-    plain parse costs about what ``json.loads`` costs.
+    The line index, the span lookups and the CST (with every comment) are built on
+    first use, so a plain parse costs about what ``json.loads`` costs.
     """
 
-    __slots__ = ("_index", "_root", "path", "text", "value")
+    __slots__ = ("_index", "_root", "_spans", "path", "text", "value")
 
     def __init__(self, path: str, text: str, value: Any, root: Node | None = None) -> None:
         self.path = path
@@ -28,6 +29,7 @@ class Document:
         self.value = value
         self._root = root
         self._index: LineIndex | None = None
+        self._spans: SpanIndex | None = None
 
     @property
     def index(self) -> LineIndex:
@@ -47,17 +49,21 @@ class Document:
 
         A path that does not exist resolves to its deepest existing ancestor.
         """
-        node, _ = self._locate(json_path)
-        return self.index.span(node.start, node.end)
+        _, (start, end) = self._locate(json_path)
+        return self.index.span(start, end)
 
     def key_span_at(self, json_path: JsonPath) -> Span:
         """The span of the member name at ``json_path``; for an index, of the element."""
-        node, name = self._locate(json_path)
-        target = name or node
-        return self.index.span(target.start, target.end)
+        name, value = self._locate(json_path)
+        start, end = name or value
+        return self.index.span(start, end)
 
-    def _locate(self, json_path: JsonPath) -> tuple[Node, Node | None]:
-        node, name = self.root, None
+    def _locate(self, json_path: JsonPath) -> tuple[Extent | None, Extent]:
+        if self._root is None:
+            if self._spans is None:
+                self._spans = SpanIndex(self.text)
+            return self._spans.locate(json_path)
+        node, name = self._root, None
         for step in json_path:
             comp = node.value
             if isinstance(comp, Obj) and isinstance(step, str):
@@ -71,7 +77,7 @@ class Document:
                 node, name = comp.elements[step], None
             else:
                 break
-        return node, name
+        return (None if name is None else (name.start, name.end)), (node.start, node.end)
 
 
 def _find_member(members: list[Member], key: str) -> Member | None:

@@ -16,8 +16,8 @@ import re
 from typing import Any
 
 # "://" is skipped so that URLs in strings do not send a policy to the slow path.
-_COMMENT = re.compile(r"/(?:/(?<!://)[^\n]*+\n|\*(?s:.*?)\*/)")
-_TRAILING_COMMA = re.compile(r",(?=[ \t\r\n]*+[\]}])")
+COMMENT = re.compile(r"/(?:/(?<!://)[^\n]*+\n|\*(?s:.*?)\*/)")
+TRAILING_COMMA = re.compile(r",(?=[ \t\r\n]*+[\]}])")
 # A comma right after '[' or '{' is an error that deleting it as "trailing" would hide.
 # (Two patterns with a literal first character search much faster than one with a set.)
 _ARRAY_THEN_COMMA = re.compile(r"\[[ \t\r\n]*+,")
@@ -42,9 +42,9 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def strip(text: str) -> str | None:
     """``text`` with comments and trailing commas replaced by TABs; None when unsure."""
     if "/" in text:
-        text = _COMMENT.sub("\t", text)
+        text = COMMENT.sub("\t", text)
     if "," in text:
-        stripped, count = _TRAILING_COMMA.subn("\t", text)
+        stripped, count = TRAILING_COMMA.subn("\t", text)
         if count and (_ARRAY_THEN_COMMA.search(text) or _OBJECT_THEN_COMMA.search(text)):
             return None
         text = stripped

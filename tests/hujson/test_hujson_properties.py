@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tailcfg.errors import HujsonError
-from tailcfg.hujson import fast, format_text, parse
+from tailcfg.hujson import Document, fast, format_text, parse
 from tailcfg.hujson.cst import pack
 from tailcfg.hujson.document import scan
 
@@ -127,3 +127,26 @@ def test_mutations_raise_only_hujson_error(case: tuple[str, Any], data: st.DataO
         assert pack(scan(text)[0]) == text
         # Format re-encodes escaped strings as Go does: a lone surrogate becomes U+FFFD.
         assert parse(format_text(text)).value == _go_strings(exact_value)
+
+
+def _paths(value: Any, prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out.extend(_paths(item, (*prefix, key)))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            out.extend(_paths(item, (*prefix, i)))
+    return out
+
+
+@SETTINGS
+@given(hujson_text())
+def test_span_index_agrees_with_cst(case: tuple[str, Any]) -> None:
+    text, value = case
+    quick = parse(text)  # spans from the json-scanner index (fast path)
+    root, _ = scan(text)
+    exact = Document(quick.path, text, value, root)  # spans from the CST
+    for path in [*_paths(value), ("no such key",), (99,)]:
+        assert quick.span_at(path) == exact.span_at(path), path
+        assert quick.key_span_at(path) == exact.key_span_at(path), path
