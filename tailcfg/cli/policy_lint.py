@@ -11,8 +11,6 @@ import typer
 from tailcfg import outputs
 from tailcfg.policy.lint import RULES, lint_files
 
-INFORMATION_URI = "https://github.com/tailcfg/tailcfg"
-
 
 class LintFormat(StrEnum):
     text = "text"
@@ -57,7 +55,6 @@ def lint(
         text = outputs.render_sarif(
             results,
             tool_version=_version(),
-            information_uri=INFORMATION_URI,
             rule_descriptions=RULES,
         )
     else:
