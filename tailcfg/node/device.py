@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import ipaddress
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -112,6 +113,7 @@ class Device:
         self.served_routes: tuple[Network, ...] = ()
         self.filter = PacketFilter(packet_filter)
         self.counters = Counters()
+        self.drops: deque[str] = deque(maxlen=64)  # the latest drops, explained
         self.on_packet: Callable[[Packet], None] | None = None
         self._bind = (host, port)
         self._clock = clock
@@ -140,7 +142,8 @@ class Device:
             self._transport.close()
             self._transport = None
         for waiter in self._waiters.values():
-            waiter.cancel()
+            if not waiter.done():
+                waiter.set_result("closed")
         self._waiters.clear()
 
     async def __aenter__(self) -> Device:
@@ -264,17 +267,26 @@ class Device:
     def _deliver(self, peer: bytes, raw: bytes) -> None:
         try:
             pkt = packets.parse(raw)
-        except PacketError:
+        except PacketError as exc:
             self.counters.invalid += 1
+            self._note_drop(f"invalid: {exc}")
             return
-        if not self._routes.allows(peer, pkt.src) or not self.is_local(pkt.dst):
+        if not self._routes.allows(peer, pkt.src):
             self.counters.dropped_by_routing += 1
+            self._note_drop(f"routing: source not in the peer's AllowedIPs: {_flow(pkt)}")
+            return
+        if not self.is_local(pkt.dst):
+            self.counters.dropped_by_routing += 1
+            self._note_drop(f"routing: destination is not this node: {_flow(pkt)}")
             return
         if not pkt.checksum_ok:
             self.counters.invalid += 1
+            self._note_drop(f"invalid: bad checksum: {_flow(pkt)}")
             return
-        if not self.filter.check_in(pkt).allowed:
+        verdict = self.filter.check_in(pkt)
+        if not verdict.allowed:
             self.counters.dropped_by_filter += 1
+            self._note_drop(f"filter: {verdict.reason}: {_flow(pkt)}")
             return
         if self._answer_probe(pkt):
             return
@@ -283,6 +295,9 @@ class Device:
         reply = responder.reply_to(pkt)
         if reply is not None:
             self.send_packet(reply)
+
+    def _note_drop(self, message: str) -> None:
+        self.drops.append(message)
 
     def _answer_probe(self, pkt: Packet) -> bool:
         answer = responder.answer_key(pkt)
@@ -316,6 +331,8 @@ class Device:
         self, dst_ip: str | IPAddress, port: int = 0, proto: str = "tcp", timeout: float = 2.0
     ) -> ProbeResult:
         """Send one TCP SYN / UDP datagram / ICMP echo through the tunnel and wait."""
+        if self._transport is None:
+            raise DeviceError("the device is not started (use `async with Device(...)`)")
         if proto not in responder.PROTOCOLS:
             raise DeviceError(f"probe protocol {proto!r} is not one of tcp, udp, icmp")
         dst = ipaddress.ip_address(dst_ip) if isinstance(dst_ip, str) else dst_ip
@@ -341,3 +358,15 @@ class Device:
             self._waiters.pop(key, None)
         ok = outcome in ("syn-ack", "echo-reply", "udp-reply")
         return ProbeResult(ok, self._clock() - started, outcome)
+
+
+def _flow(pkt: Packet) -> str:
+    """``tcp 100.64.0.1:40000 → 100.64.0.2:22`` (ICMP: type and id)."""
+    name = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}.get(pkt.proto, f"proto {pkt.proto}")
+    if pkt.icmp_type >= 0:
+        return f"{name} {pkt.src} → {pkt.dst} type {pkt.icmp_type} id {pkt.ident}"
+    return f"{name} {_hostport(pkt.src, pkt.sport)} → {_hostport(pkt.dst, pkt.dport)}"
+
+
+def _hostport(address: IPAddress, port: int) -> str:
+    return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"

@@ -141,6 +141,8 @@ def test_filter_allows_and_denies_tcp_udp_icmp_v4_v6() -> None:
             denied = [r for r in results if not r.ok]
             assert {r.reason for r in denied} == {"timeout"}  # filtered = silence
             assert b.counters.dropped_by_filter == len(denied)
+            assert {d.split(": ")[1] for d in b.drops} == {"no rule matched"}
+            assert f"filter: no rule matched: icmp {A4} → {B4X} type 8" in "\n".join(b.drops)
 
     run(body)
 
@@ -152,6 +154,10 @@ def test_source_outside_the_peers_allowed_ips_is_dropped() -> None:
             assert result == ProbeResult(False, None, "timeout")
             assert (b.counters.received, b.counters.dropped_by_routing) == (1, 1)
             assert b.counters.sent == 0
+            (drop,) = b.drops
+            assert drop.startswith(
+                "routing: source not in the peer's AllowedIPs: tcp 100.64.0.1:"
+            ) and drop.endswith(" → 100.64.0.2:22")
 
     run(body)
 
@@ -160,8 +166,9 @@ def test_no_route_and_no_source_address() -> None:
     async def body() -> None:
         async with two_devices() as (a, _b):
             assert await a.probe("100.64.0.77", 22) == ProbeResult(False, None, "no-route")
-            v4_only = Device(generate_private_key(), [A4])
-            assert await v4_only.probe(B6, 22) == ProbeResult(False, None, "no-source-address")
+            async with Device(generate_private_key(), [A4]) as v4_only:
+                no_source = ProbeResult(False, None, "no-source-address")
+                assert await v4_only.probe(B6, 22) == no_source
 
     run(body)
 
@@ -296,5 +303,20 @@ def test_unknown_probe_protocol_raises() -> None:
         async with two_devices() as (a, _b):
             with pytest.raises(DeviceError, match="'sctp' is not one of tcp, udp, icmp"):
                 await a.probe(B4, 1, "sctp")
+
+    run(body)
+
+
+def test_probe_needs_a_started_device_and_close_ends_pending_probes() -> None:
+    async def body() -> None:
+        idle = Device(generate_private_key(), [A4])
+        with pytest.raises(DeviceError, match="the device is not started"):
+            await idle.probe(B4, 22)
+        async with two_devices([]) as (a, _b):
+            pending = asyncio.ensure_future(a.probe(B4, 22, timeout=5))
+            await asyncio.sleep(0.05)
+            a.close()
+            result = await pending
+            assert (result.ok, result.reason) == (False, "closed")
 
     run(body)
