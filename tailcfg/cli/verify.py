@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -153,23 +154,33 @@ def register(app: typer.Typer) -> None:
             progress.close()
             _render(report, output, out)
             shown.append(report)
-            err.print(f"control plane: {report.control_url} (Ctrl-C to stop)")
-            await asyncio.Event().wait()
+            err.print(f"control plane: {report.control_url} (Ctrl-C to stop)", soft_wrap=True)
+            err.print(f"admin API key: {report.admin_key_file}", soft_wrap=True)
+            await _until_signalled()
 
         options = VerifyOptions(
             directory=directory, host_key_path=host_keys, probe_timeout=probe_timeout
         )
         try:
             report = verify(options, on_event=progress, hold=hold if keep else None)
-        except KeyboardInterrupt:
-            if not shown:
-                raise
-            return 0 if shown[0].passed else 1
         finally:
             progress.close()
         if not shown:
             _render(report, output, out)
         return 0 if report.passed else 1
+
+
+async def _until_signalled() -> None:
+    """Wait for SIGINT / SIGTERM (then verify stops the nodes and the control plane)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 def _render(report: VerifyReport, output: str, console: Console) -> None:

@@ -104,6 +104,7 @@ class VerifyReport:
     problems: tuple[str, ...] = ()
     timings: Timings = field(default_factory=Timings)
     control_url: str = ""
+    admin_key_file: str = ""  # the control plane's admin API key (exists while it runs)
 
     @property
     def passed(self) -> bool:

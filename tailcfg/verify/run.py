@@ -120,15 +120,13 @@ async def verify_async(
         admin = _admin_login(inventory)
         with running_control(work / "control", control_policy, admin_login=admin) as control:
             on_event(Event("control", f"control plane on {control.url}"))
-            report = replace(report, control_url=control.url, problems=problems)
-            report = await _with_control(
-                options, repo, engine, report, control.url, control.admin_key, work, on_event
-            )
+            admin_file = str(control.state_dir / "admin.key")
             report = replace(
-                report, timings=replace(report.timings, total_s=time.monotonic() - started)
+                report, control_url=control.url, admin_key_file=admin_file, problems=problems
             )
-            if hold is not None:
-                await hold(report)
+            report = await _with_control(
+                options, repo, engine, report, control.admin_key, work, on_event, hold, started
+            )
     on_event(Event("done", "passed" if report.passed else "FAILED", ok=report.passed))
     return report
 
@@ -148,11 +146,14 @@ async def _with_control(
     repo: Inventory,
     engine: TestReport,
     report: VerifyReport,
-    url: str,
     admin_key: str,
     work: Path,
     on_event: EventSink,
+    hold: Hold | None,
+    started: float,
 ) -> VerifyReport:
+    """Bootstrap, start, probe, drill; ``hold`` is awaited while the nodes still run."""
+    url = report.control_url
     t0 = time.monotonic()
     keys, failed = await _bootstrap(options, repo, url, admin_key, work, on_event)
     t1 = time.monotonic()
@@ -183,26 +184,29 @@ async def _with_control(
                     api, mesh, rows, limit_ms=options.revocation_limit_ms
                 )
                 on_event(Event("drill", drill.reason, ok=drill.passed))
+            first = [p.rtt_ms for r in rows for p in r.probes if p.ok and p.rtt_ms is not None]
+            timings = Timings(
+                total_s=time.monotonic() - started,
+                bootstrap_s=t1 - t0,
+                mesh_s=t2 - t1,
+                handshake_ms=max(first, default=0.0),
+                probes=sum(len(r.probes) for r in rows),
+                probe_s=t3 - t2,
+            )
+            problems = report.problems + tuple(f"mesh incomplete: {x}" for x in late)
+            report = replace(
+                report,
+                hosts=tuple(hosts),
+                rows=tuple(rows),
+                drill=drill,
+                problems=problems,
+                timings=timings,
+            )
+            if hold is not None:
+                await hold(report)
     finally:
         await api.aclose()
-    first = [p.rtt_ms for r in rows for p in r.probes if p.ok and p.rtt_ms is not None]
-    count = sum(len(r.probes) for r in rows)
-    timings = Timings(
-        bootstrap_s=t1 - t0,
-        mesh_s=t2 - t1,
-        handshake_ms=max(first, default=0.0),
-        probes=count,
-        probe_s=t3 - t2,
-    )
-    problems = report.problems + tuple(f"mesh incomplete: {x}" for x in late)
-    return replace(
-        report,
-        hosts=tuple(hosts),
-        rows=tuple(rows),
-        drill=drill,
-        problems=problems,
-        timings=timings,
-    )
+    return report
 
 
 async def _bootstrap(

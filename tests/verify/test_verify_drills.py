@@ -9,9 +9,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from verify_helpers import copy_homelab
 
@@ -121,3 +126,46 @@ def test_key_without_the_tag_brings_the_node_up_untagged(tmp_path: Path) -> None
     # Untagged, dao now belongs to odin: odin's tests are probed from it as well.
     nas = next(r for r in report.rows if r.test == "odin@example.com -> nas:445")
     assert (nas.status, [p.src for p in nas.probes]) == (OK, ["laptop", "dao"])
+
+
+def test_keep_serves_the_tailnet_until_sigterm(tmp_path: Path) -> None:
+    directory = copy_homelab(tmp_path, "homelab")
+    argv = [
+        sys.executable,
+        "-c",
+        "from tailcfg.cli.main import run; run()",
+        "verify",
+        str(directory),
+        "--keep",
+        "--probe-timeout",
+        "0.3",
+    ]
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(Path(__file__).parents[2])}
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    )
+    try:
+        assert proc.stderr is not None
+        url = key_file = ""
+        for line in proc.stderr:
+            if line.startswith("control plane: "):
+                url = line.split()[2]
+            if line.startswith("admin API key: "):
+                key_file = line.split(": ", 1)[1].strip()
+                break
+        key = Path(key_file).read_text(encoding="utf-8").strip()
+        devices = httpx.get(
+            f"{url}/api/v2/tailnet/-/devices", headers={"Authorization": f"Bearer {key}"}
+        ).json()["devices"]
+        online = sorted(d["hostname"] for d in devices if d["connectedToControl"])
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    # Every node still runs (dao was deleted by the revocation drill).
+    assert online == ["ci-runner", "exit", "gateway", "laptop", "monitor"]
+    assert proc.returncode == 0
+    assert out.rstrip().endswith("verified")
+    assert not Path(key_file).exists()  # the temporary state is gone
