@@ -320,3 +320,17 @@ def test_probe_needs_a_started_device_and_close_ends_pending_probes() -> None:
             assert (result.ok, result.reason) == (False, "closed")
 
     run(body)
+
+
+def test_ipv6_loopback_endpoints() -> None:
+    async def body() -> None:
+        async with (
+            Device(generate_private_key(), [A4], host="::1", packet_filter=ALLOW_ALL) as a,
+            Device(generate_private_key(), [B4], host="::1", packet_filter=ALLOW_ALL) as b,
+        ):
+            a.set_peers([PeerConfig.make(b.public_key, f"[::1]:{b.endpoint[1]}", [B4])])
+            b.set_peers([PeerConfig.make(a.public_key, f"[::1]:{a.endpoint[1]}", [A4])])
+            assert (await a.probe(B4, 22)).reason == "syn-ack"
+            assert b.peer_endpoint(a.public_key) == ("::1", a.endpoint[1])
+
+    run(body)
