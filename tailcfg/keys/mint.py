@@ -20,12 +20,14 @@ from pathlib import Path
 from tailcfg.age import ssh_pubkey_to_age
 from tailcfg.atomicfile import atomic_write_bytes
 from tailcfg.errors import SopsError, TailcfgError
-from tailcfg.inventory import Host, Inventory
+from tailcfg.inventory import Host, Inventory, format_duration
 from tailcfg.keys.backends import KeyBackend, KeyRequest, MintedKey
 from tailcfg.keys.sealed import UNENCRYPTED_REGEX, SealedKey, plaintext, read_key
 from tailcfg.keys.tagcheck import check_tags
 from tailcfg.sops import Sops, parse_sealed
 from tailcfg.sopsconfig import load_rules, rule_for
+
+MAX_TAILSCALE_EXPIRY = 90 * 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,11 @@ def plan_mint(inventory: Inventory, name: str, *, oauth_tags: Sequence[str] | No
     check_tags(inventory.policy, host.tags, host=name, oauth_tags=oauth_tags)
     if inventory.control.backend == "headscale" and not host.user and not host.tags:
         raise TailcfgError(f"host {name}: an untagged host needs 'user' for Headscale")
+    if inventory.control.backend != "headscale" and host.key.expiry > MAX_TAILSCALE_EXPIRY:
+        raise TailcfgError(
+            f"host {name}: key expiry {format_duration(host.key.expiry)} exceeds the 90d"
+            " that the Tailscale API allows"
+        )
     recipient = ssh_pubkey_to_age(host.ssh_host_key)
     path = inventory.secrets_file(name)
     config = inventory.sops_config

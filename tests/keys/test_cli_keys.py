@@ -140,3 +140,29 @@ def test_missing_credentials(
         "no Tailscale credentials: set TAILSCALE_API_KEY, or TAILSCALE_OAUTH_CLIENT_ID and"
         " TAILSCALE_OAUTH_CLIENT_SECRET\n",
     )
+
+
+def test_oauth_client(
+    env: Inventory,
+    fake_api: RunningServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("TAILSCALE_API_KEY")
+    monkeypatch.setenv("TAILSCALE_OAUTH_CLIENT_ID", "oc-id")
+    monkeypatch.setenv("TAILSCALE_OAUTH_CLIENT_SECRET", "tskey-client-x")
+    text = env.path.read_text().replace("control:\n", "control:\n  oauth_tags: [tag:ci]\n")
+    env.path.write_text(text)
+    inv = ["-i", str(env.path)]
+    code, out, err = run(capsys, "keys", "mint", "--host", "ci-runner", *inv)
+    assert (code, err) == (0, "")
+    assert fake_api.state.requests == [
+        ("POST", "/api/v2/oauth/token"),
+        ("POST", "/api/v2/tailnet/example.com/keys"),
+    ]
+    code, out, err = run(capsys, "keys", "mint", "--host", "dao", *inv)
+    assert (code, out) == (1, "")
+    assert err == (
+        f'{env.policy}:11:2: error[undefined-tag]: host dao: tag "tag:server" is not owned'
+        " by the OAuth client's tags (tag:ci)\n"
+    )

@@ -10,7 +10,7 @@ from fakes.homelab import API_KEY, DAO, ODIN, admin_sops, host_identity
 from fakes.tailscale_api import RunningServer
 from ruamel.yaml import YAML
 
-from tailcfg.errors import BackendError, PolicyError, SopsError
+from tailcfg.errors import BackendError, PolicyError, SopsError, TailcfgError
 from tailcfg.inventory import Inventory, load_inventory
 from tailcfg.keys.backends import KeyRequest, TailscaleV2
 from tailcfg.keys.credentials import Credentials
@@ -159,3 +159,13 @@ def test_concurrent_mints_of_one_host_are_serialised(
     assert final is not None
     assert sorted([*previous, final.key_id]) == sorted(["", *(str(r.key_id) for r in results)])
     assert len(set(previous)) == 4
+
+
+def test_expiry_over_90_days_is_refused_for_tailscale(homelab: Inventory) -> None:
+    text = homelab.path.read_text().replace("expiry: 30d", "expiry: 91d")
+    homelab.path.write_text(text)
+    with pytest.raises(TailcfgError) as info:
+        plan_mint(load_inventory(homelab.path), "ci-runner", oauth_tags=None)
+    assert str(info.value) == (
+        "host ci-runner: key expiry 91d exceeds the 90d that the Tailscale API allows"
+    )
