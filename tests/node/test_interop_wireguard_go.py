@@ -12,8 +12,8 @@ and a veth /30 there would steal the default route's next hop.
 
 Python → wireguard-go: ICMP echo answered by the namespace's kernel, a TCP SYN to a closed
 port answered by RST, a UDP datagram answered by ICMP port unreachable (the kernel checks our
-checksums: a bad one would be silence). wireguard-go → Python: ``ping`` and a TCP connect
-from the namespace, answered by the Python host responder. Then the Python side jumps its
+checksums: a bad one would be silence). wireguard-go → Python: ``ping``, TCP connects and UDP
+echoes (IPv4 and IPv6) from the namespace's kernel, answered by the Python host responder. Then the Python side jumps its
 clock past REKEY_AFTER_TIME and rekeys with wireguard-go (old key, new initiation, new key).
 Everything is removed at the end.
 """
@@ -111,6 +111,21 @@ while True:
         print(f"1 packets transmitted, 1 received (from {addr[0]})")
         break
 s.close()
+"""
+
+
+# The namespace's kernel as a client of the Python host responder: a TCP connect() (SYN,
+# SYN-ACK, ACK) and a UDP echo, over IPv4 and IPv6. Linux drops a reply with a bad checksum.
+KERNEL_CLIENTS = """
+import socket, sys
+for host in sys.argv[1:]:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.create_connection((host, 22), timeout=3):
+        print("tcp", host, "connected")
+    with socket.socket(family, socket.SOCK_DGRAM) as u:
+        u.settimeout(3)
+        u.sendto(b"tailcfg-udp", (host, 7))
+        print("udp", host, u.recvfrom(100)[0].decode())
 """
 
 
@@ -230,7 +245,7 @@ class SkewedClock:
 class Outcome:
     probes: dict[str, ProbeResult]
     ping: tuple[int | None, str]
-    connect: tuple[int | None, str]
+    clients: tuple[int | None, str]
     counters: Counters
     python_key: str
     python_port: int
@@ -265,11 +280,9 @@ async def _exercise(env: Netns) -> Outcome:
             "tcp6_closed": await device.probe(GO_TUNNEL_IP6, 9, proto="tcp", timeout=5),
         }
         ping = await _in_netns(env, *_ping_argv(env.py_tunnel_ip))
-        connect = (
-            f"import socket; s = socket.create_connection(('{env.py_tunnel_ip}', 22), timeout=3); "
-            "print('connected', s.getpeername()); s.close()"
+        clients = await _in_netns(
+            env, sys.executable, "-c", KERNEL_CLIENTS, env.py_tunnel_ip, PY_TUNNEL_IP6
         )
-        tcp = await _in_netns(env, sys.executable, "-c", connect)
         handshakes_before = device.counters.handshakes
         # Two minutes later (for the Python side): its keypair is due for a rekey; the first
         # probe goes out on the old key with a new initiation, the second on the new key.
@@ -282,7 +295,13 @@ async def _exercise(env: Netns) -> Outcome:
         )
         dump = env.ns_exec("wg", "show", env.iface, "dump").stdout
         return Outcome(
-            probes, ping, tcp, device.counters, device.public_key_base64, device.endpoint[1], dump
+            probes,
+            ping,
+            clients,
+            device.counters,
+            device.public_key_base64,
+            device.endpoint[1],
+            dump,
         )
 
 
@@ -306,7 +325,11 @@ def test_python_device_and_wireguard_go_talk_both_ways(tmp_path: Path) -> None:
     }, context
     # wireguard-go → Python: the Python host responder answers the kernel.
     assert out.ping[0] == 0 and "1 received" in out.ping[1], context
-    assert out.connect == (0, f"connected ('{env.py_tunnel_ip}', 22)"), context
+    assert out.clients == (
+        0,
+        f"tcp {env.py_tunnel_ip} connected\nudp {env.py_tunnel_ip} tailcfg-udp\n"
+        f"tcp {PY_TUNNEL_IP6} connected\nudp {PY_TUNNEL_IP6} tailcfg-udp",
+    ), context
     counters = out.counters
     assert (counters.dropped_by_filter, counters.dropped_by_routing) == (0, 0), context
     assert (counters.invalid, counters.replayed) == (0, 0), context
