@@ -25,9 +25,10 @@ from typing import Any
 from tailcfg.policy import addrs
 from tailcfg.policy.compile import compile_nodes
 from tailcfg.policy.compiled import CompiledPolicy
-from tailcfg.policy.filter_match import Addr, PacketFilter, SshMatcher
+from tailcfg.policy.filter_match import Addr, DeviceIndex, PacketFilter, SshMatcher, parse_range
 from tailcfg.policy.model import Policy
 from tailcfg.policy.nodes import Node
+from tailcfg.policy.provenance import Provenance
 from tailcfg.policy.resolve import Resolver
 from tailcfg.policy.testspec import Kind, Names, classify
 
@@ -46,9 +47,11 @@ _V6_START = int(ipaddress.IPv6Address("fd7a:115c:a1e0:5e::1"))
 def node_addrs(node: Node) -> tuple[Addr, ...]:
     out = []
     for a in node.addresses:
-        parsed = addrs.parse_addr(a)
-        if parsed:
-            out.append(parsed)
+        try:
+            family, lo, _ = parse_range(a)[0]
+        except ValueError:
+            continue
+        out.append((family, lo))
     return tuple(out)
 
 
@@ -110,6 +113,8 @@ class _Allocator:
     def __init__(self, policy: Policy, nodes: Sequence[Node]) -> None:
         taken: list[addrs.Interval] = [_CHROMEOS]
         for s in _strings(dict(policy.raw)):
+            if not s or not (s[0].isdigit() or s[0] == "[" or "::" in s):
+                continue
             iv = _literal(s)
             if iv is not None and iv[2] - iv[1] < _SMALL:
                 taken.append(iv)
@@ -133,6 +138,15 @@ class _Allocator:
 
     def pair(self) -> tuple[str, str]:
         return self.take(4), self.take(6)
+
+
+@dataclass(frozen=True, slots=True)
+class SrcPoint:
+    """One source: a device of the src identity, or the src address itself."""
+
+    label: str
+    addrs: tuple[Addr, ...]
+    node: Node | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +195,13 @@ class World:
         self._compiled: CompiledPolicy | None = None
         self._filters: dict[str, PacketFilter] = {}
         self._ssh: dict[str, SshMatcher] = {}
+        self._devices: dict[str, tuple[Node, ...]] = {}
+        self._holders: dict[str, list[Holder]] = {}
+        self._device_holders: dict[str, Holder] = {}
+        self._points: dict[str, SrcPoint] = {}
+        self._bits = {n.name: 1 << i for i, n in enumerate(self.nodes)}
+        self.index = DeviceIndex([node_addrs(n) for n in self.nodes])
+        self._provenance: Provenance | None = None
 
     @staticmethod
     def _real_holders(r: Resolver, lit: str) -> list[Node]:
@@ -200,6 +221,24 @@ class World:
             self._compiled = compile_nodes(self.policy, self.resolver, check_url=CHECK_URL)
         return self._compiled
 
+    def prepare(self) -> World:
+        """Build every index now (compile, per-device filters, provenance), not on demand."""
+        for node in self.nodes:
+            self.packet_filter(node)
+        _ = self.provenance
+        return self
+
+    @property
+    def provenance(self) -> Provenance:
+        """Policy-level rule matching (built once, on first use)."""
+        if self._provenance is None:
+            self._provenance = Provenance(self.policy, self.resolver)
+        return self._provenance
+
+    def bit(self, node: Node) -> int:
+        """The device's bit in :attr:`index` masks."""
+        return self._bits[node.name]
+
     def packet_filter(self, node: Node) -> PacketFilter:
         pf = self._filters.get(node.name)
         if pf is None:
@@ -218,7 +257,12 @@ class World:
 
     def devices(self, alias: str) -> tuple[Node, ...]:
         """Devices an identity alias stands for (users, groups, tags, autogroups, ``*``)."""
-        a = alias.strip()
+        hit = self._devices.get(alias)
+        if hit is None:
+            hit = self._devices[alias] = self._find_devices(alias.strip())
+        return hit
+
+    def _find_devices(self, a: str) -> tuple[Node, ...]:
         if a == "autogroup:member":
             return tuple(n for n in self.nodes if not n.tags and n.user)
         if a == "autogroup:tagged":
@@ -234,6 +278,12 @@ class World:
 
     def holders(self, literal: str) -> list[Holder]:
         """Who enforces traffic to an address: its device, else the routers covering it."""
+        hit = self._holders.get(literal)
+        if hit is None:
+            hit = self._holders[literal] = self._find_holders(literal)
+        return hit
+
+    def _find_holders(self, literal: str) -> list[Holder]:
         parsed = addrs.parse_addr(literal)
         if parsed is None:
             return []
@@ -243,8 +293,17 @@ class World:
         iv = (parsed[0], parsed[1], parsed[1])
         return [Holder(n, (parsed,)) for n in _routers(self.resolver, iv)]
 
+    def src_point(self, node: Node) -> SrcPoint:
+        hit = self._points.get(node.name)
+        if hit is None:
+            hit = self._points[node.name] = SrcPoint(self.label(node), node_addrs(node), node)
+        return hit
+
     def device_holder(self, node: Node) -> Holder:
-        return Holder(node, node_addrs(node))
+        hit = self._device_holders.get(node.name)
+        if hit is None:
+            hit = self._device_holders[node.name] = Holder(node, node_addrs(node))
+        return hit
 
     def label(self, node: Node) -> str:
         """A device's name for messages (stand-ins read as their identity)."""

@@ -23,7 +23,6 @@ from tailcfg.policy.engine import load_policy
 from tailcfg.policy.eval_world import World, policy_names
 from tailcfg.policy.model import Policy
 from tailcfg.policy.nodes import Node, load_nodes
-from tailcfg.policy.provenance import Provenance
 from tailcfg.policy.sshtests_eval import SshTestsRunner
 from tailcfg.policy.tests_eval import TestsRunner
 from tailcfg.policy.testspec import Alias, Dst, Kind, check_dst, single_host_ip
@@ -38,6 +37,7 @@ __all__ = [
     "build_world",
     "run_tests",
     "run_tests_file",
+    "run_tests_in",
 ]
 
 
@@ -64,8 +64,14 @@ def build_world(policy: Policy, nodes: Sequence[Node] | None = None) -> World:
 
 def run_tests(policy: Policy, nodes: Sequence[Node] | None = None) -> TestReport:
     """Evaluate every ``tests`` and ``sshTests`` entry of ``policy``."""
-    world = build_world(policy, nodes)
-    prov = Provenance(policy, world.resolver)
+    return run_tests_in(build_world(policy, nodes))
+
+
+def run_tests_in(world: World) -> TestReport:
+    """Evaluate the tests of ``world.policy`` in an already built world (reuses its filters)."""
+    policy = world.policy
+    nodes = world.nodes if world.topology else None
+    prov = world.provenance
     entries: list[TestEntry] = []
     if policy.tests:
         runner = TestsRunner(world, prov)

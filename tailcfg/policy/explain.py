@@ -19,12 +19,12 @@ from typing import Any
 
 from tailcfg.errors import TailcfgError
 from tailcfg.policy.engine import load_policy
-from tailcfg.policy.eval_world import Holder, World, node_addrs
+from tailcfg.policy.eval_world import Holder, SrcPoint, World, node_addrs
 from tailcfg.policy.evaluate import read_policy_text
 from tailcfg.policy.model import Policy
 from tailcfg.policy.nodes import Node, load_nodes
 from tailcfg.policy.provenance import Miss, Provenance
-from tailcfg.policy.tests_eval import SrcPoint, dst_targets, reaches, src_points
+from tailcfg.policy.tests_eval import dst_targets, reaches, src_points
 from tailcfg.policy.testspec import (
     Dst,
     Kind,
@@ -148,7 +148,7 @@ def explain(
     if isinstance(protos, str):
         raise TailcfgError(f"explain: {protos}")
     world = World(policy, nodes, dst_literals=_literal(policy, dst))
-    prov = Provenance(policy, world.resolver)
+    prov = world.provenance
     rules: dict[RuleRef, None] = {}
     misses: dict[tuple[RuleRef, str], Miss] = {}
     pairs: list[PairVerdict] = []

@@ -15,8 +15,9 @@ SSH policy (``principals`` x ``sshUsers``).
 from __future__ import annotations
 
 import bisect
+import functools
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +40,31 @@ def format_addr(addr: Addr) -> str:
     return str(ipaddress.IPv4Address(value) if family == 4 else ipaddress.IPv6Address(value))
 
 
-def parse_range(text: str) -> list[tuple[int, int, int]]:
-    """An address spec of a filter -> [(family, lo, hi)]; ``*`` is every address."""
-    text = text.strip()
+@functools.lru_cache(maxsize=1 << 16)
+def parse_range(text: str) -> tuple[tuple[int, int, int], ...]:
+    """An address spec of a filter -> ((family, lo, hi), ...); ``*`` is every address."""
+    return tuple(_parse_range(text.strip()))
+
+
+def _parse_v4(text: str) -> int | None:
+    parts = text.split(".")
+    if len(parts) != 4:
+        return None
+    value = 0
+    for part in parts:
+        if not part.isdigit() or len(part) > 3 or (len(part) > 1 and part[0] == "0"):
+            return None
+        octet = int(part)
+        if octet > 255:
+            return None
+        value = value << 8 | octet
+    return value
+
+
+def _parse_range(text: str) -> list[tuple[int, int, int]]:
+    v4 = _parse_v4(text)
+    if v4 is not None:
+        return [(4, v4, v4)]
     if text == "*":
         return [(4, 0, _MAX[4]), (6, 0, _MAX[6])]
     if "-" in text and "/" not in text:
@@ -82,6 +105,14 @@ class IntervalSet:
             self._his[family] = his
 
     @classmethod
+    def union(cls, sets: Iterable[IntervalSet]) -> IntervalSet:
+        out: list[tuple[int, int, int]] = []
+        for s in sets:
+            for family, los in s._los.items():
+                out.extend((family, lo, hi) for lo, hi in zip(los, s._his[family], strict=True))
+        return cls(out)
+
+    @classmethod
     def from_specs(cls, specs: Iterable[str]) -> IntervalSet:
         out: list[tuple[int, int, int]] = []
         for spec in specs:
@@ -101,6 +132,33 @@ class IntervalSet:
 
     def __bool__(self) -> bool:
         return any(self._los.values())
+
+    def intervals(self, family: int) -> Iterator[tuple[int, int]]:
+        return zip(self._los.get(family, ()), self._his.get(family, ()), strict=True)
+
+
+class DeviceIndex:
+    """Numbers devices so that a set of them is an int bitmask (bit i = device i)."""
+
+    def __init__(self, device_addrs: Sequence[Sequence[Addr]]) -> None:
+        pairs: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
+        for i, addrs in enumerate(device_addrs):
+            for family, value in addrs:
+                pairs[family].append((value, 1 << i))
+        self._values = {f: [v for v, _ in sorted(p)] for f, p in pairs.items()}
+        self._bits = {f: [b for _, b in sorted(p)] for f, p in pairs.items()}
+
+    def mask(self, addrs: IntervalSet, family: int) -> int:
+        """Devices whose ``family`` address lies in ``addrs``."""
+        values = self._values[family]
+        bits = self._bits[family]
+        out = 0
+        for lo, hi in addrs.intervals(family):
+            i = bisect.bisect_left(values, lo)
+            j = bisect.bisect_right(values, hi)
+            for k in range(i, j):
+                out |= bits[k]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +204,9 @@ class PacketFilter:
         self.rules = tuple(rules)
         self._compiled = tuple(_compile_rule(i, r) for i, r in enumerate(rules))
         self._cache: dict[tuple[Addr, int, frozenset[int]], list[tuple[IntervalSet, int]]] = {}
+        self._union: dict[tuple[Addr, int, frozenset[int]], IntervalSet] = {}
+        self._masks: dict[tuple[Addr, int, frozenset[int]], int] = {}
+        self._rule_masks: dict[tuple[int, int], int] = {}
 
     def _candidates(
         self, dst: Addr, port: int, protos: frozenset[int]
@@ -162,6 +223,33 @@ class PacketFilter:
             self._cache[key] = hit
         return hit
 
+    def sources(self, dst: Addr, port: int, protos: frozenset[int]) -> IntervalSet:
+        """Every source address admitted to dst:port (any protocol of ``protos``)."""
+        key = (dst, port, protos)
+        union = self._union.get(key)
+        if union is None:
+            union = IntervalSet.union(s for s, _ in self._candidates(dst, port, protos))
+            self._union[key] = union
+        return union
+
+    def admitted_devices(
+        self, dst: Addr, port: int, protos: frozenset[int], index: DeviceIndex
+    ) -> int:
+        """Bitmask of the devices (of ``index``) whose same-family address reaches dst:port."""
+        key = (dst, port, protos)
+        hit = self._masks.get(key)
+        if hit is None:
+            hit = 0
+            family = dst[0]
+            for _, i in self._candidates(dst, port, protos):
+                rule_mask = self._rule_masks.get((i, family))
+                if rule_mask is None:
+                    rule_mask = index.mask(self._compiled[i].src, family)
+                    self._rule_masks[(i, family)] = rule_mask
+                hit |= rule_mask
+            self._masks[key] = hit
+        return hit
+
     def matching_rules(
         self, src: Addr, dst: Addr, port: int, protos: frozenset[int] = DEFAULT_PROTOS
     ) -> list[int]:
@@ -171,7 +259,7 @@ class PacketFilter:
     def admits(
         self, src: Addr, dst: Addr, port: int, protos: frozenset[int] = DEFAULT_PROTOS
     ) -> bool:
-        return any(src in srcs for srcs, _ in self._candidates(dst, port, protos))
+        return src in self.sources(dst, port, protos)
 
     def rules_from(self, src: Addr) -> list[int]:
         """Indices of the rules whose sources include ``src`` (for near misses)."""

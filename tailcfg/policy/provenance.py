@@ -4,6 +4,9 @@ The verdict of a test comes from the destination device's compiled filter; this 
 names the policy rules behind it (``acls[i]`` / ``grants[i]`` / ``ssh[i]`` with their
 spans), and for ``explain`` the nearest misses: rules that match the source but not the
 port, the destination but not the source, and so on.
+
+Rules are indexed by destination address; sources are resolved per distinct alias list,
+lazily, so naming the rules behind a verdict costs the rules that reach that device.
 """
 
 from __future__ import annotations
@@ -13,13 +16,13 @@ from dataclasses import dataclass
 
 from tailcfg.policy import addrs
 from tailcfg.policy.filter_match import DEFAULT_PROTOS, Addr, login_allowed
-from tailcfg.policy.filters import FilterRule, SelfRule, build_rules
-from tailcfg.policy.model import Policy, SshRule
+from tailcfg.policy.model import AclRule, Grant, Policy, SshRule
 from tailcfg.policy.nodes import Node
+from tailcfg.policy.ports import PortError, parse_dst, parse_ip_spec, parse_proto
 from tailcfg.policy.resolve import AddrSet, Resolver
 from tailcfg.policy.verdicts import RuleRef
 
-_FULL = [(4, 0, (1 << 32) - 1), (6, 0, (1 << 128) - 1)]
+SELF = "autogroup:self"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +36,11 @@ class Miss:
 
 @dataclass(slots=True)
 class _Net:
+    """One (rule, destination alias, port spec) of an ACL or an ``ip`` grant."""
+
     ref: RuleRef
-    src: AddrSet
-    dsts: list[tuple[addrs.Interval | None, int, int]]
+    src: tuple[str, ...]
+    dsts: list[tuple[addrs.Interval | None, int, int]]  # None: any address
     protos: frozenset[int]
     self_only: bool
 
@@ -45,37 +50,72 @@ def _ports_text(dsts: Sequence[tuple[addrs.Interval | None, int, int]]) -> str:
     return ",".join(seen) or "-"
 
 
+def _protos(proto: Sequence[int]) -> frozenset[int]:
+    return frozenset(proto) if proto else DEFAULT_PROTOS
+
+
 class Provenance:
-    """Policy-level matching over the tailnet-wide rules (grants, then ACLs)."""
+    """Policy-level matching of ACLs and grants (``ip``; not ``via`` or ``app``)."""
 
     def __init__(self, policy: Policy, resolver: Resolver) -> None:
         self.policy = policy
         self.resolver = resolver
-        origin: dict[int, RuleRef] = {}
-        for acl in policy.acls:
-            for dref in acl.dst:
-                origin[id(dref)] = RuleRef("acls", acl.index, acl.span)
-        for grant in policy.grants:
-            for dref in grant.dst:
-                origin[id(dref)] = RuleRef("grants", grant.index, grant.span)
-        ruleset = build_rules(policy, resolver)
         self.allow_all = not policy.has_acls and not policy.has_grants
+        self._srcsets: dict[tuple[str, ...], AddrSet] = {}
+        self._dst_ivs: dict[str, list[addrs.Interval]] = {}
         self._net: list[_Net] = []
-        for rule in ruleset.rules:
-            if not isinstance(rule, FilterRule | SelfRule) or rule.origin is None:
-                continue
-            ref = origin.get(id(rule.origin))
-            if ref is None:
-                continue
-            protos = frozenset(rule.proto) if rule.proto else DEFAULT_PROTOS
-            if isinstance(rule, FilterRule):
-                src = AddrSet(_FULL) if "*" in rule.src else _addrset(rule.src)
-                dsts = [(d.iv, d.first, d.last) for d in rule.dsts]
-                self._net.append(_Net(ref, src, dsts, protos, False))
-            elif rule.ports:
-                dsts = [(None, a, b) for a, b in rule.ports]
-                self._net.append(_Net(ref, rule.srcset, dsts, protos, True))
+        for acl in policy.acls:
+            if acl.action == "accept":
+                self._acl(acl)
+        for g in policy.grants:
+            if not g.via:
+                self._grant(g)
         self._index()
+
+    def _acl(self, acl: AclRule) -> None:
+        ref = RuleRef("acls", acl.index, acl.span)
+        try:
+            protos = _protos(parse_proto(acl.proto.text) if acl.proto is not None else ())
+            specs = [parse_dst(d.text) for d in acl.dst]
+        except PortError:
+            return
+        srcs = tuple(r.text.strip() for r in acl.src)
+        for spec in specs:
+            self._add(ref, srcs, spec.alias.strip(), spec.ports, protos)
+
+    def _grant(self, g: Grant) -> None:
+        ref = RuleRef("grants", g.index, g.span)
+        try:
+            specs = [parse_ip_spec(i.text) for i in g.ip]
+        except PortError:
+            return
+        srcs = tuple(r.text.strip() for r in g.src)
+        for spec in specs:
+            for d in g.dst:
+                self._add(ref, srcs, d.text.strip(), spec.ports, _protos(spec.proto))
+
+    def _add(
+        self,
+        ref: RuleRef,
+        srcs: tuple[str, ...],
+        alias: str,
+        ports: Sequence[tuple[int, int]],
+        protos: frozenset[int],
+    ) -> None:
+        if alias == SELF:
+            dsts: list[tuple[addrs.Interval | None, int, int]] = [(None, a, b) for a, b in ports]
+            self._net.append(_Net(ref, srcs, dsts, protos, True))
+            return
+        if alias == "*":
+            ivs: list[addrs.Interval | None] = [None]
+        else:
+            cached = self._dst_ivs.get(alias)
+            if cached is None:
+                cached = self._dst_ivs[alias] = addrs.merge(self.resolver.dst_intervals(alias))
+            ivs = list(cached)
+        dsts = [(iv, a, b) for iv in ivs for a, b in ports]
+        if dsts:
+            self._net.append(_Net(ref, srcs, dsts, protos, False))
 
     def _index(self) -> None:
         self._by_addr: dict[Addr, list[int]] = {}
@@ -88,6 +128,20 @@ class Provenance:
                 bucket = self._by_addr.setdefault((iv[0], iv[1]), [])
                 if not bucket or bucket[-1] != i:
                     bucket.append(i)
+
+    def _src(self, rule: _Net) -> AddrSet:
+        hit = self._srcsets.get(rule.src)
+        if hit is None:
+            ivs: list[addrs.Interval] = []
+            for alias in rule.src:
+                ivs.extend(self.resolver.src_intervals(alias))
+            if "*" in rule.src:
+                for route in self.resolver.approved_subnet_routes:
+                    iv = addrs.parse_interval(route)
+                    if iv is not None:
+                        ivs.append(iv)
+            hit = self._srcsets[rule.src] = AddrSet(ivs)
+        return hit
 
     def _dst_hits(
         self, rule: _Net, dst: Addr, src_node: Node | None, dst_node: Node | None
@@ -124,9 +178,10 @@ class Provenance:
         out: dict[RuleRef, None] = {}
         for i in candidates:
             rule = self._net[i]
-            if not rule.protos & protos or not rule.src.contains_addr(*src):
+            if rule.ref in out or not rule.protos & protos:
                 continue
-            if any(a <= port <= b for a, b in self._dst_hits(rule, dst, src_node, dst_node)):
+            hits = self._dst_hits(rule, dst, src_node, dst_node)
+            if any(a <= port <= b for a, b in hits) and self._src(rule).contains_addr(*src):
                 out.setdefault(rule.ref)
         return list(out)
 
@@ -143,7 +198,7 @@ class Provenance:
         """Rules that lack exactly one thing to grant the connection."""
         out: list[Miss] = []
         for rule in self._net:
-            src_ok = rule.src.contains_addr(*src)
+            src_ok = self._src(rule).contains_addr(*src)
             hits = self._dst_hits(rule, dst, src_node, dst_node)
             port_ok = any(a <= port <= b for a, b in hits)
             proto_ok = bool(rule.protos & protos)
@@ -232,8 +287,3 @@ class Provenance:
             local, _, dom = email.partition("@")
             return bool(local) and dom.lower() == domain.lower() and local == login
         return user == login
-
-
-def _addrset(specs: Sequence[str]) -> AddrSet:
-    ivs = [iv for s in specs if (iv := addrs.parse_interval(s)) is not None]
-    return AddrSet(ivs)

@@ -8,11 +8,11 @@ device's compiled SSH policy (``principals`` x ``sshUsers``).
 
 from __future__ import annotations
 
-from tailcfg.policy.eval_world import World, node_addrs
+from tailcfg.policy.eval_world import SrcPoint, World, node_addrs
 from tailcfg.policy.model import Ref, SshTest
 from tailcfg.policy.nodes import Node
 from tailcfg.policy.provenance import Provenance
-from tailcfg.policy.tests_eval import SrcPoint, src_points
+from tailcfg.policy.tests_eval import src_points
 from tailcfg.policy.testspec import (
     SSH_TEST_KEYS,
     Alias,

@@ -9,13 +9,12 @@ filter the destination enforces (same-family pairs only).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tailcfg.policy import addrs
-from tailcfg.policy.eval_world import Holder, World, node_addrs
+from tailcfg.policy.eval_world import Holder, SrcPoint, World
 from tailcfg.policy.filter_match import Addr
 from tailcfg.policy.model import PolicyTest, Ref
-from tailcfg.policy.nodes import Node
 from tailcfg.policy.provenance import Provenance
 from tailcfg.policy.testspec import (
     TEST_KEYS,
@@ -31,15 +30,6 @@ from tailcfg.policy.testspec import (
 from tailcfg.policy.verdicts import Outcome, RuleRef, TestEntry, TestResult
 
 
-@dataclass(frozen=True, slots=True)
-class SrcPoint:
-    """One source: a device of the src identity, or the src address itself."""
-
-    label: str
-    addrs: tuple[Addr, ...]
-    node: Node | None = None
-
-
 def src_points(alias: Alias, world: World) -> list[SrcPoint] | str:
     """The sources a (valid) src alias stands for, or why it stands for none."""
     if alias.kind in (Kind.IP, Kind.HOST):
@@ -51,7 +41,7 @@ def src_points(alias: Alias, world: World) -> list[SrcPoint] | str:
     devices = world.devices(alias.text)
     if not devices:
         return f"src {alias.text!r} has no devices"
-    return [SrcPoint(world.label(n), node_addrs(n), n) for n in devices]
+    return [world.src_point(n) for n in devices]
 
 
 def dst_targets(dst: Dst, world: World, src: SrcPoint) -> list[list[Holder]]:
@@ -91,16 +81,55 @@ def reaches(
 
 @dataclass(slots=True)
 class _Pairs:
-    allowed: list[tuple[SrcPoint, Holder, Addr, Addr]]
-    denied: list[tuple[SrcPoint, list[Holder]]]
+    """Source device x destination device verdicts: counts, and a few samples of each."""
+
+    allowed: list[tuple[SrcPoint, Holder, Addr, Addr]] = field(default_factory=list)
+    denied: list[tuple[SrcPoint, list[Holder]]] = field(default_factory=list)
+    n_allowed: int = 0
+    n_denied: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.n_allowed + self.n_denied
+
+
+@dataclass(frozen=True, slots=True)
+class SrcSet:
+    """A src identity's devices as world bitmask bits (when every source is a device)."""
+
+    points: list[SrcPoint]
+    bits: list[int]
+    mask: int
+
+    @classmethod
+    def of(cls, world: World, points: list[SrcPoint]) -> SrcSet | None:
+        if not all(sp.node is not None for sp in points):
+            return None
+        bits = [world.bit(sp.node) for sp in points if sp.node is not None]
+        mask = 0
+        for b in bits:
+            mask |= b
+        return cls(points, bits, mask)
 
 
 def evaluate_pairs(
-    world: World, points: list[SrcPoint], dst: Dst, protos: frozenset[int]
+    world: World,
+    points: list[SrcPoint],
+    dst: Dst,
+    protos: frozenset[int],
+    *,
+    srcset: SrcSet | None = None,
+    targets: list[list[Holder]] | None = None,
 ) -> _Pairs:
-    out = _Pairs([], [])
+    if dst.alias.text != "autogroup:self":
+        srcset = srcset or SrcSet.of(world, points)
+        if srcset is not None:
+            targets = targets if targets is not None else dst_targets(dst, world, points[0])
+            return _device_pairs(world, srcset, targets, dst.port, protos)
+    out = _Pairs()
+    fixed = None if dst.alias.text == "autogroup:self" else dst_targets(dst, world, points[0])
     for sp in points:
-        for target in dst_targets(dst, world, sp):
+        for target in fixed if fixed is not None else dst_targets(dst, world, sp):
             hit = None
             for holder in target:
                 pair = reaches(world, sp, holder, dst.port, protos)
@@ -109,17 +138,58 @@ def evaluate_pairs(
                     break
             if hit is not None:
                 out.allowed.append(hit)
+                out.n_allowed += 1
             else:
                 out.denied.append((sp, target))
+                out.n_denied += 1
     return out
 
 
-def _describe_denied(world: World, denied: list[tuple[SrcPoint, list[Holder]]], total: int) -> str:
-    if len(denied) == total:
+def _device_pairs(
+    world: World,
+    srcset: SrcSet,
+    targets: list[list[Holder]],
+    port: int,
+    protos: frozenset[int],
+) -> _Pairs:
+    """All sources are devices: whole sets at once, as bitmasks over the world's devices."""
+    points, bits, src_mask = srcset.points, srcset.bits, srcset.mask
+    n_src = len(points)
+    out = _Pairs()
+    for target in targets:
+        admitted = 0
+        for holder in target:
+            pf = world.packet_filter(holder.node)
+            for d in holder.addrs:
+                admitted |= pf.admitted_devices(d, port, protos, world.index)
+        ok, bad = src_mask & admitted, src_mask & ~admitted
+        if not bad:
+            out.n_allowed += n_src
+        elif not ok:
+            out.n_denied += n_src
+        else:
+            n_ok = ok.bit_count()
+            out.n_allowed += n_ok
+            out.n_denied += n_src - n_ok
+        if ok:
+            sp = next(sp for sp, b in zip(points, bits, strict=True) if b & ok)
+            for holder in target:
+                pair = reaches(world, sp, holder, port, protos)
+                if pair is not None:
+                    out.allowed.append((sp, holder, *pair))
+                    break
+        if bad and len(out.denied) < 3:
+            out.denied.extend((sp, target) for sp, b in zip(points, bits, strict=True) if b & bad)
+            del out.denied[3:]
+    return out
+
+
+def _describe_denied(world: World, pairs: _Pairs) -> str:
+    if pairs.n_denied == pairs.total:
         return "no rule matches"
-    names = [f"{sp.label} -> {world.label(t[0].node) if t else '?'}" for sp, t in denied[:3]]
-    more = f" and {len(denied) - 3} more" if len(denied) > 3 else ""
-    return f"no rule matches for {', '.join(names)}{more} ({len(denied)} of {total} pairs)"
+    names = [f"{sp.label} -> {world.label(t[0].node) if t else '?'}" for sp, t in pairs.denied[:3]]
+    more = f" and {pairs.n_denied - 3} more" if pairs.n_denied > 3 else ""
+    return f"no rule matches for {', '.join(names)}{more} ({pairs.n_denied} of {pairs.total} pairs)"
 
 
 class TestsRunner:
@@ -130,6 +200,9 @@ class TestsRunner:
     def __init__(self, world: World, prov: Provenance) -> None:
         self.world = world
         self.prov = prov
+        self._points: dict[str, list[SrcPoint] | str] = {}
+        self._srcsets: dict[str, SrcSet | None] = {}
+        self._targets: dict[str, list[list[Holder]]] = {}
 
     def entry(self, t: PolicyTest) -> TestEntry:
         src_text = t.src.text if t.src is not None else ""
@@ -171,7 +244,9 @@ class TestsRunner:
         if isinstance(src, str):
             return [self._invalid(t, src)]
         assert not isinstance(protos, str)
-        points = src_points(src, self.world)
+        points = self._points.get(src.text)
+        if points is None:
+            points = self._points[src.text] = src_points(src, self.world)
         out = []
         for expected, refs in ((Outcome.ACCEPT, t.accept), (Outcome.DENY, t.deny)):
             for ref in refs:
@@ -193,22 +268,29 @@ class TestsRunner:
         dst = check_dst(ref.text, self.world.names, src)
         if isinstance(dst, str):
             return self._invalid(t, dst, ref=ref, expected=expected)
-        pairs = evaluate_pairs(self.world, points, dst, protos)
-        total = len(pairs.allowed) + len(pairs.denied)
-        if total == 0:
+        srcset = self._srcsets.get(src.text)
+        if srcset is None:
+            srcset = self._srcsets[src.text] = SrcSet.of(self.world, points)
+        targets = None
+        if dst.alias.text != "autogroup:self":
+            targets = self._targets.get(dst.alias.text)
+            if targets is None:
+                targets = dst_targets(dst, self.world, points[0])
+                self._targets[dst.alias.text] = targets
+        pairs = evaluate_pairs(self.world, points, dst, protos, srcset=srcset, targets=targets)
+        if pairs.total == 0:
             return self._invalid(t, f"dst {ref.text!r} has no devices", ref=ref, expected=expected)
         rules = self._rules(pairs, dst.port, protos)
-        actual = Outcome.ACCEPT if not pairs.denied else Outcome.DENY
+        actual = Outcome.ACCEPT if not pairs.n_denied else Outcome.DENY
         head = f"{src.text} -> {ref.text}"
         if expected is Outcome.ACCEPT:
-            passed = not pairs.denied
+            passed = not pairs.n_denied
             if passed:
                 reason = f"{head}: accepted by {_refs(rules)}"
             else:
-                why = _describe_denied(self.world, pairs.denied, total)
-                reason = f"{head}: expected accept, denied: {why}"
+                reason = f"{head}: expected accept, denied: {_describe_denied(self.world, pairs)}"
         else:
-            passed = not pairs.allowed
+            passed = not pairs.n_allowed
             actual = Outcome.DENY if passed else Outcome.ACCEPT
             if passed:
                 reason = f"{head}: denied: no rule matches"
