@@ -62,7 +62,7 @@ def render_matrix(report: VerifyReport, console: Console) -> None:
         ("engine", "left"),
         ("observed", "left"),
         ("time", "right"),
-        ("", "left"),
+        ("result", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in report.rows:

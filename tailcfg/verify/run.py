@@ -174,7 +174,7 @@ async def _with_control(
             on_event(Event("mesh", ready, ok=not late))
             members = tuple(member_of(a, approved.get(n, ())) for n, a in agents.items())
             declared = tuple(declared_member(h) for h in repo.hosts.values())
-            notes = {h.name: h.detail for h in hosts}
+            notes = {h.name: _short(h.detail) for h in hosts}
             mesh = Mesh(agents, members, declared, notes, names, options.probe_timeout)
             rows = await _probe_all(engine, mesh, on_event)
             t3 = time.monotonic()
@@ -207,6 +207,13 @@ async def _with_control(
     finally:
         await api.aclose()
     return report
+
+
+def _short(detail: str) -> str:
+    """``did not join: host dao cannot decrypt its key: <why>`` without the why."""
+    head, _, rest = detail.partition(": ")
+    first = rest.split(": ")[0]
+    return f"{head}: {first}" if head == "did not join" and " " in first.strip() else detail
 
 
 async def _bootstrap(
