@@ -37,8 +37,26 @@ CGNAT: Interval = (4, 0x64400000, 0x647FFFFF)
 TAILSCALE_ULA: Interval = (6, 0xFD7A115CA1E0 << 80, (0xFD7A115CA1E0 << 80) | ((1 << 80) - 1))
 
 
+def _v4(text: str) -> int | None:
+    parts = text.split(".")
+    if len(parts) != 4:
+        return None
+    value = 0
+    for part in parts:
+        if not part.isdigit() or not part.isascii() or (len(part) > 1 and part[0] == "0"):
+            return None
+        octet = int(part)
+        if octet > 255:
+            return None
+        value = value << 8 | octet
+    return value
+
+
 def parse_addr(text: str) -> tuple[int, int] | None:
     """``(version, int)`` of a bare IPv4/IPv6 address, or None."""
+    if ":" not in text:
+        v4 = _v4(text)
+        return None if v4 is None else (4, v4)
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:

@@ -29,7 +29,7 @@ from tailcfg.policy.filters import (
 from tailcfg.policy.model import Policy
 from tailcfg.policy.nodes import Node
 from tailcfg.policy.resolve import Resolver
-from tailcfg.policy.ssh import compile_ssh
+from tailcfg.policy.ssh import SshCompiler
 
 _INTERNET = [iv for t in addrs.INTERNET_DST if (iv := addrs.parse_interval(t))]
 
@@ -123,7 +123,7 @@ class _Compiler:
         src_ivs: list[Interval] = []
         for n in srcs:
             src_ivs.extend(self.r.ivs[n.name])
-        src = tuple(addrs.tokens(src_ivs))
+        src = tuple(self.r.tokens(src_ivs))
         mine = self.r.ivs[node.name]
         if rule.app is not None:
             return self._self_caps(rule, node, src, srcs)
@@ -151,7 +151,7 @@ class _Compiler:
             owners: list[Interval] = []
             for n in self.r.same_user(node):
                 owners.extend(self.r.ivs[n.name])
-            owner_ips = addrs.tokens(owners)
+            owner_ips = self.r.tokens(owners)
             for cap in sorted(rule.app):
                 companion = COMPANIONS.get(cap)
                 if companion:
@@ -237,29 +237,38 @@ class _Compiler:
 
 
 def _peers(r: Resolver, filters: dict[str, list[dict[str, Any]]]) -> dict[str, set[str]]:
+    """Devices that may talk, in either direction, by the compiled filters."""
     peers: dict[str, set[str]] = {n.name: set() for n in r.nodes}
-    cache: dict[tuple[str, ...], set[str]] = {}
-    everyone = {n.name for n in r.nodes}
+    cache: dict[tuple[str, ...], frozenset[str]] = {}
+    token_cache: dict[str, tuple[str, ...]] = {}
+    everyone = frozenset(n.name for n in r.nodes)
     for name, rules in filters.items():
-        for rule in rules:
-            src = tuple(rule["SrcIPs"])
-            reach = cache.get(src)
-            if reach is None:
-                if "*" in src:
-                    reach = everyone
-                else:
-                    reach = set()
-                    for s in src:
-                        iv = addrs.parse_interval(s)
-                        if iv is not None:
-                            reach.update(n.name for n in r.nodes_in(iv))
-                cache[src] = reach
-            peers[name] |= reach
-            for other in reach:
-                peers[other].add(name)
+        keys = {tuple(rule["SrcIPs"]) for rule in rules}
+        reach: set[str] = set()
+        for src in keys:
+            names = cache.get(src)
+            if names is None:
+                names = everyone if "*" in src else frozenset(_reached(r, src, token_cache))
+                cache[src] = names
+            reach |= names
+        peers[name] |= reach
+        for other in reach:
+            peers[other].add(name)
     for name, s in peers.items():
         s.discard(name)
     return peers
+
+
+def _reached(r: Resolver, src: tuple[str, ...], cache: dict[str, tuple[str, ...]]) -> set[str]:
+    out: set[str] = set()
+    for s in src:
+        names = cache.get(s)
+        if names is None:
+            iv = addrs.parse_interval(s)
+            names = tuple(n.name for n in r.nodes_in(iv)) if iv is not None else ()
+            cache[s] = names
+        out.update(names)
+    return out
 
 
 def compile_nodes(policy: Policy, resolver: Resolver, *, check_url: str) -> CompiledPolicy:
@@ -268,7 +277,8 @@ def compile_nodes(policy: Policy, resolver: Resolver, *, check_url: str) -> Comp
     filters = {n.name: c.node_filter(n) for n in resolver.nodes}
     peers = _peers(resolver, filters)
     out: dict[str, CompiledNode] = {}
+    sshc = SshCompiler(policy, resolver, check_url=check_url)
     for n in resolver.nodes:
-        ssh = compile_ssh(policy, resolver, n, check_url=check_url)
+        ssh = sshc.for_node(n)
         out[n.name] = CompiledNode(n.name, filters[n.name], ssh, sorted(peers[n.name]))
     return CompiledPolicy(out)

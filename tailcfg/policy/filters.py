@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from tailcfg.policy import addrs
 from tailcfg.policy.addrs import Interval
@@ -28,8 +28,7 @@ COMPANIONS = {
 RuleKey = tuple[tuple[str, ...], tuple[int, ...]]
 
 
-@dataclass(frozen=True, slots=True)
-class DstEntry:
+class DstEntry(NamedTuple):
     """One ``DstPorts`` element; ``iv`` is None for ``*``."""
 
     ip: str
@@ -123,7 +122,7 @@ def resolve_sources(r: Resolver, aliases: Sequence[str]) -> Sources | None:
     merged = AddrSet(ivs)
     if not merged:
         return None
-    ips = addrs.tokens(ivs)
+    ips = r.tokens(ivs)
     if "*" in names:
         seen = set(ips)
         for s in r.approved_subnet_routes:
@@ -137,8 +136,7 @@ def dst_entries(
     r: Resolver, alias: str, ports: Sequence[tuple[int, int]], group: int = 0
 ) -> list[DstEntry]:
     out = []
-    for ip in r.dst_targets(alias):
-        iv = None if ip == "*" else addrs.parse_interval(ip)
+    for ip, iv in r.dst_pairs(alias):
         for first, last in ports:
             out.append(DstEntry(ip, iv, first, last, group))
     return out
@@ -219,7 +217,7 @@ class _Builder:
             for d in others:
                 ivs = self.r.src_intervals(d)
                 grants.append((addrs.merge(ivs), app_wire))
-                dst_ips.extend(addrs.tokens(ivs))
+                dst_ips.extend(self.r.tokens(ivs))
             src_ips = srcs.ips if srcs is not None else ()
             self.add(CapRule(self.pos, src_ips, grants, g.dst[0]))
             if "*" in others:

@@ -120,6 +120,11 @@ class Resolver:
         self.policy = policy
         self.nodes: tuple[Node, ...] = tuple(nodes)
         self.ivs: dict[str, list[Interval]] = {n.name: node_intervals(n) for n in self.nodes}
+        self._src_cache: dict[str, list[Interval]] = {}
+        self._addr_text: dict[Interval, str] = {}
+        for n in self.nodes:
+            for iv in self.ivs[n.name]:
+                self._addr_text.setdefault(iv, addrs.render(iv))
         self._by_user: dict[str, list[Node]] = {}
         self._by_tag: dict[str, list[Node]] = {}
         self._by_ip: dict[tuple[int, int], Node] = {}
@@ -273,6 +278,21 @@ class Resolver:
 
     def src_intervals(self, alias: str) -> list[Interval]:
         """Addresses a source alias stands for (``*`` as CGNAT + ULA, not routes)."""
+        hit = self._src_cache.get(alias)
+        if hit is None:
+            hit = self._src_cache[alias] = self._src_intervals(alias)
+        return list(hit)
+
+    def render(self, iv: Interval) -> str:
+        """Wire form of one interval (device addresses as the nodes file spells them)."""
+        text = self._addr_text.get(iv)
+        return text if text is not None else addrs.render(iv)
+
+    def tokens(self, intervals: Iterable[Interval]) -> list[str]:
+        """Like :func:`addrs.tokens`, with device addresses rendered from the index."""
+        return [self.render(iv) for iv in sorted(set(intervals))]
+
+    def _src_intervals(self, alias: str) -> list[Interval]:
         s = alias.strip()
         kind = alias_kind(s)
         if kind is AliasKind.WILDCARD:
@@ -292,7 +312,7 @@ class Resolver:
     def src_prefixes(self, alias: str) -> list[str]:
         if alias.strip() == "autogroup:danger-all":
             return ["*"]
-        return addrs.tokens(self.src_intervals(alias))
+        return self.tokens(self.src_intervals(alias))
 
     def dst_intervals(self, alias: str) -> list[Interval]:
         s = alias.strip()
@@ -308,4 +328,13 @@ class Resolver:
             return ["*"]
         if s == "autogroup:internet":
             return list(addrs.INTERNET_DST)
-        return addrs.tokens(self.src_intervals(s))
+        return [text for text, _ in self.dst_pairs(s)]
+
+    def dst_pairs(self, alias: str) -> list[tuple[str, Interval | None]]:
+        """``dst_targets`` with each string's interval (None for ``*``)."""
+        s = alias.strip()
+        if s == "*":
+            return [("*", None)]
+        if s == "autogroup:internet":
+            return [(t, addrs.parse_interval(t)) for t in addrs.INTERNET_DST]
+        return [(self.render(iv), iv) for iv in sorted(set(self.src_intervals(s)))]

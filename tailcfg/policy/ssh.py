@@ -57,124 +57,116 @@ def _principals(ivs: Sequence[Interval]) -> list[dict[str, str]]:
     return out
 
 
-class _SshCompiler:
-    def __init__(self, policy: Policy, r: Resolver, node: Node, check_url: str) -> None:
-        self.policy = policy
-        self.r = r
-        self.node = node
-        self.check_url = check_url
-        self.user_order = {u.lower(): i for i, u in enumerate(policy.users)}
+class _Plan:
+    """One SSH rule, resolved once for all devices."""
 
-    def action(self, rule: SshRule) -> dict[str, Any]:
-        if rule.action.strip() == "check":
-            return {"holdAndDelegate": self.check_url + CHECK_PATH}
-        return dict(ACCEPT_ACTION)
-
-    def _emit(
-        self,
-        out: list[dict[str, Any]],
-        rule: SshRule,
-        principals: list[dict[str, str]],
-        users: dict[str, str],
-    ) -> None:
-        item: dict[str, Any] = {
-            "principals": principals,
-            "sshUsers": users,
-            "action": self.action(rule),
-        }
-        if rule.accept_env:
-            item["acceptEnv"] = [e.text for e in rule.accept_env]
-        out.append(item)
-
-    def _by_user(self, srcset: AddrSet) -> tuple[list[tuple[str, list[Interval]]], list[Interval]]:
-        users: dict[str, list[Interval]] = {}
+    def __init__(self, rule: SshRule, r: Resolver, user_order: dict[str, int], url: str) -> None:
+        self.rule = rule
+        src_ivs: list[Interval] = []
+        for src in rule.src:
+            src_ivs.extend(r.src_intervals(src.text))
+        self.srcset = AddrSet(src_ivs)
+        users = [u.text.strip() for u in rule.users]
+        self.base = _user_map(users)
+        self.domains = [d.lower() for u in users if (d := localpart_domain(u)) is not None]
+        self.action = (
+            {"holdAndDelegate": url + CHECK_PATH}
+            if rule.action.strip() == "check"
+            else dict(ACCEPT_ACTION)
+        )
+        self.accept_env = [e.text for e in rule.accept_env]
+        dsts = [d.text.strip() for d in rule.dst]
+        self.has_self = SELF in dsts
+        others = [d for d in dsts if d != SELF]
+        self.has_others = bool(others)
+        self.dst_names = {n.name for d in others for n in r.devices_for(d)}
+        src_nodes = {n.name: n for x in rule.src for n in r.devices_for(x.text)}
+        self.src_names = set(src_nodes)
+        by_user: dict[str, list[Interval]] = {}
         tagged: list[Interval] = []
-        for n in self.r.nodes:
-            ivs = self.r.ivs[n.name]
-            if not srcset.contains_node(ivs):
+        dups: list[dict[str, str]] = []
+        agtagged = any(x.text.strip() == "autogroup:tagged" for x in rule.src)
+        for n in r.nodes:
+            if n.name not in src_nodes:
                 continue
+            ivs = r.ivs[n.name]
             if n.tags:
                 tagged.extend(ivs)
+                if agtagged:
+                    for _ in n.tags[1:]:
+                        dups.extend({"nodeIP": a} for a in n.addresses)
             elif n.user:
-                users.setdefault(n.user.lower(), []).extend(ivs)
-        order = sorted(users, key=lambda u: (self.user_order.get(u, len(self.user_order)), u))
-        return [(u, users[u]) for u in order], tagged
+                by_user.setdefault(n.user.lower(), []).extend(ivs)
+        order = sorted(by_user, key=lambda u: (user_order.get(u, len(user_order)), u))
+        self.user_principals = {u: _principals(by_user[u]) for u in order}
+        self.tagged = _principals(tagged)
+        self.everyone = _principals(self.srcset.intervals) + dups
 
-    def _localpart(self, login: str, domains: Sequence[str]) -> str | None:
-        local, _, dom = login.rpartition("@")
-        if any(dom.lower() == d.lower() for d in domains):
-            return local
-        return None
-
-    def _tag_dups(self, rule: SshRule) -> list[dict[str, str]]:
-        """autogroup:tagged lists a device once per tag: the extra copies."""
-        if not any(s.text.strip() == "autogroup:tagged" for s in rule.src):
-            return []
-        out: list[dict[str, str]] = []
-        for n in self.r.tagged:
-            for _ in n.tags[1:]:
-                out.extend({"nodeIP": a} for a in n.addresses)
+    def item(self, principals: list[dict[str, str]], users: dict[str, str]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "principals": principals,
+            "sshUsers": users,
+            "action": dict(self.action),
+        }
+        if self.accept_env:
+            out["acceptEnv"] = list(self.accept_env)
         return out
 
-    def rule(self, rule: SshRule, out: list[dict[str, Any]]) -> None:
-        src_ivs: list[Interval] = []
-        for s in rule.src:
-            src_ivs.extend(self.r.src_intervals(s.text))
-        srcset = AddrSet(src_ivs)
-        if not srcset:
+    def emit_user(self, out: list[dict[str, Any]], login: str | None) -> None:
+        principals = self.user_principals.get(login, []) if login else self.tagged
+        if not principals:
             return
-        users = [u.text.strip() for u in rule.users]
-        base = _user_map(users)
-        domains = [d for u in users if (d := localpart_domain(u)) is not None]
-        by_user, tagged = self._by_user(srcset)
+        out.append(self.item(principals, dict(self.base)))
+        if login and self.domains:
+            local, _, dom = login.rpartition("@")
+            if dom in self.domains:
+                out.append(self.item(principals, {local: local}))
 
-        def emit_user(login: str | None, ivs: list[Interval]) -> None:
-            principals = _principals(ivs)
-            if not principals:
-                return
-            self._emit(out, rule, principals, dict(base))
-            lp = self._localpart(login, domains) if login and domains else None
-            if lp:
-                self._emit(out, rule, principals, {lp: lp})
-
-        dsts = [d.text.strip() for d in rule.dst]
-        node = self.node
-        mine = self.r.ivs[node.name]
-        if SELF in dsts and not node.tags and node.user:
-            for login, ivs in by_user:
-                if login == node.user.lower():
-                    emit_user(login, ivs)
-        others = [d for d in dsts if d != SELF]
-        if not others:
+    def for_node(self, node: Node, mine: list[Interval], out: list[dict[str, Any]]) -> None:
+        if not self.srcset:
             return
-        dst_ivs: list[Interval] = []
-        for d in others:
-            dst_ivs.extend(self.r.src_intervals(d))
-        if AddrSet(dst_ivs).contains_node(mine):
-            if domains:
-                for login, ivs in by_user:
-                    emit_user(login, ivs)
-                if tagged:
-                    emit_user(None, tagged)
-            else:
-                principals = _principals(srcset.intervals) + self._tag_dups(rule)
-                if principals:
-                    self._emit(out, rule, principals, dict(base))
-        elif domains and srcset.contains_node(mine):
+        login = node.user.lower() if node.user and not node.tags else None
+        if self.has_self and login:
+            self.emit_user(out, login)
+        if not self.has_others:
+            return
+        if node.name in self.dst_names:
+            if self.domains:
+                for user in self.user_principals:
+                    self.emit_user(out, user)
+                self.emit_user(out, None)
+            elif self.everyone:
+                out.append(self.item(self.everyone, dict(self.base)))
+        elif self.domains and node.name in self.src_names:
             if node.tags:
-                emit_user(None, list(mine))
-            elif node.user:
-                for login, ivs in by_user:
-                    if login == node.user.lower():
-                        emit_user(login, ivs)
+                principals = _principals(mine)
+                out.append(self.item(principals, dict(self.base)))
+            elif login:
+                self.emit_user(out, login)
+
+
+class SshCompiler:
+    """Every device's SSH policy; rules are resolved once, devices looked up by index."""
+
+    def __init__(self, policy: Policy, r: Resolver, *, check_url: str) -> None:
+        self.r = r
+        order = {u.lower(): i for i, u in enumerate(policy.users)}
+        self.plans = [
+            _Plan(rule, r, order, check_url)
+            for rule in policy.ssh
+            if rule.action.strip() in ("accept", "check")
+        ]
+
+    def for_node(self, node: Node) -> dict[str, Any]:
+        """``{"rules": [...]}`` for one device (check rules before accept rules)."""
+        rules: list[dict[str, Any]] = []
+        mine = self.r.ivs[node.name]
+        for plan in self.plans:
+            plan.for_node(node, mine, rules)
+        rules.sort(key=lambda x: 0 if "holdAndDelegate" in x["action"] else 1)
+        return {"rules": rules}
 
 
 def compile_ssh(policy: Policy, r: Resolver, node: Node, *, check_url: str) -> dict[str, Any]:
-    """``{"rules": [...]}`` for one device (empty rules when nothing applies)."""
-    c = _SshCompiler(policy, r, node, check_url)
-    rules: list[dict[str, Any]] = []
-    for rule in policy.ssh:
-        if rule.action.strip() in ("accept", "check"):
-            c.rule(rule, rules)
-    rules.sort(key=lambda x: 0 if "holdAndDelegate" in x["action"] else 1)
-    return {"rules": rules}
+    """One device's SSH policy (compiling many devices: use :class:`SshCompiler`)."""
+    return SshCompiler(policy, r, check_url=check_url).for_node(node)
