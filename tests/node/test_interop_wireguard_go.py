@@ -13,8 +13,9 @@ and a veth /30 there would steal the default route's next hop.
 Python → wireguard-go: ICMP echo answered by the namespace's kernel, a TCP SYN to a closed
 port answered by RST, a UDP datagram answered by ICMP port unreachable (the kernel checks our
 checksums: a bad one would be silence). wireguard-go → Python: ``ping``, TCP connects and UDP
-echoes (IPv4 and IPv6) from the namespace's kernel, answered by the Python host responder. Then the Python side jumps its
-clock past REKEY_AFTER_TIME and rekeys with wireguard-go (old key, new initiation, new key).
+echoes (IPv4 and IPv6) from the namespace's kernel, answered by the Python host responder.
+Then the Python side jumps its clock past REKEY_AFTER_TIME and rekeys with wireguard-go (old
+key, new initiation, new key).
 Everything is removed at the end.
 """
 
