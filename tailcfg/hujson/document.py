@@ -6,6 +6,7 @@ from typing import Any
 
 from tailcfg.errors import HujsonError
 from tailcfg.hujson import fast
+from tailcfg.hujson.build import build
 from tailcfg.hujson.cst import Member, Node, Obj
 from tailcfg.hujson.scan import ScanError, Scanner
 from tailcfg.hujson.spans import Extent, SpanIndex
@@ -41,7 +42,7 @@ class Document:
     def root(self) -> Node:
         """The CST root (built on first use)."""
         if self._root is None:
-            self._root = scan(self.text, self.path)[0]
+            self._root = build(self.text)  # the fast path accepted it: it is valid
         return self._root
 
     def span_at(self, json_path: JsonPath) -> Span:
@@ -114,6 +115,13 @@ def error_at(text: str, path: str, offset: int, message: str, code: str) -> Hujs
     index = LineIndex(text, path)
     end = min(offset + 1, len(text))
     return HujsonError([Diagnostic(index.span(offset, max(end, offset)), message, code=code)])
+
+
+def tree(text: str, path: str = "<input>", *, duplicates: bool = False) -> Node:
+    """The CST of ``text`` (quick builder when the fast path accepts it, else the scanner)."""
+    if fast.loads(text)[0]:
+        return build(text)
+    return scan(text, path, duplicates=duplicates)[0]
 
 
 def parse(text: str, path: str = "<input>") -> Document:

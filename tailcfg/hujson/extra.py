@@ -56,6 +56,13 @@ AFTER_COLON = Options(trim_leading=True, trim_trailing=True, space_if_empty=True
 
 def format_extra(extra: Extra, depth: int, opts: Options) -> Extra:
     """The formatted extra; ``None`` stays ``None`` when nothing is written."""
+    if not extra or "/" not in extra:
+        return _format_blank(extra, depth, opts)
+    return format_general(extra, depth, opts)
+
+
+def format_general(extra: Extra, depth: int, opts: Options) -> Extra:
+    """The full algorithm (any extra); ``format_extra`` short-cuts the comment-free ones."""
     text = extra or ""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\n\r", "\n").replace("\r", " ")
@@ -95,6 +102,26 @@ def format_extra(extra: Extra, depth: int, opts: Options) -> Extra:
     if not out and extra is None:
         return None
     return out
+
+
+def _format_blank(extra: Extra, depth: int, opts: Options) -> Extra:
+    """``format_extra`` for an extra without comments: only its newline count matters."""
+    if not extra:
+        lines = 0
+    elif "\r" in extra:
+        lines = extra.replace("\r\n", "\n").replace("\n\r", "\n").count("\n")
+    else:
+        lines = extra.count("\n")
+    count = min(lines, 2)
+    if (opts.leading_newline and not lines) or (opts.trailing_newline and not count):
+        count = 1
+    if count == 2 and (opts.trim_leading or opts.trim_trailing):
+        count = 1
+    if count:
+        return "\n" * count + "\t" * (depth - 1 if opts.unindent_last else depth)
+    if opts.space_if_empty:
+        return " "
+    return None if extra is None else ""
 
 
 def _reindent_block(comment: str, depth: int) -> str:

@@ -13,6 +13,7 @@ import re
 from tailcfg.hujson.cst import (
     Arr,
     Composite,
+    Member,
     Node,
     Obj,
     has_comment,
@@ -22,7 +23,7 @@ from tailcfg.hujson.cst import (
     pack,
     set_trailing_comma,
 )
-from tailcfg.hujson.document import scan
+from tailcfg.hujson.document import tree
 from tailcfg.hujson.extra import (
     AFTER_COLON,
     EDGES,
@@ -43,7 +44,7 @@ Stats = tuple[int, int, bool]
 
 def format_text(text: str, path: str = "<input>", *, duplicates: bool = False) -> str:
     """The canonical layout of ``text``; raises HujsonError when it does not parse."""
-    root, _ = scan(text, path, duplicates=duplicates)
+    root = tree(text, path, duplicates=duplicates)
     format_node(root)
     return pack(root)
 
@@ -103,44 +104,50 @@ def _expand(node: Node, expanded: set[int]) -> Stats:
     lines: list[int] = []
     length = 1
     expand = False
-
-    def add(stats: Stats) -> None:
-        nonlocal length
-        length += stats[0]
-        if stats[2]:
-            lines.append(length)
-            length = stats[1]
-
-    if isinstance(comp, Obj):
-        for m in comp.members:
-            expand = expand or has_newline(m.name.before)
-            add(line_stats(m.name.before))
-            add(_expand(m.name, expanded))
-            add(line_stats(m.name.after))
+    for item in comp.members if isinstance(comp, Obj) else comp.elements:
+        if isinstance(item, Member):
+            name, value = item.name, item.value
+            if name.before:
+                expand = expand or "\n" in name.before
+                length = _add(line_stats(name.before), length, lines)
+            length += blen(name.value)  # type: ignore[arg-type]
+            if name.after:
+                length = _add(line_stats(name.after), length, lines)
             length += 2
-            add(line_stats(m.value.before))
-            add(_expand(m.value, expanded))
-            add(line_stats(m.value.after))
-            length += 2
-    else:
-        for e in comp.elements:
-            expand = expand or has_newline(e.before)
-            add(line_stats(e.before))
-            add(_expand(e, expanded))
-            add(line_stats(e.after))
-            length += 2
+        else:
+            value = item
+            if value.before:
+                expand = expand or "\n" in value.before
+        if value.before:
+            length = _add(line_stats(value.before), length, lines)
+        literal = value.value
+        if isinstance(literal, str):
+            length += len(literal) if literal.isascii() else blen(literal)
+        else:
+            length = _add(_expand(value, expanded), length, lines)
+        if value.after:
+            length = _add(line_stats(value.after), length, lines)
+        length += 2
     length += 1
     last = last_node(comp)
     expand = expand or (last is not None and has_newline(last.after)) or has_newline(comp.after)
     lines.append(length)
-    stats = (lines[0], lines[-1], len(lines) > 1)
     expand = expand or any(n > WIDTH for n in lines)
     if expand:
         items = _items_before(comp)
         first = line_stats(items[0].before if items else comp.after)[0]
         expanded.add(id(comp))
         return 1 + first, 1, True
-    return stats
+    return lines[0], lines[-1], len(lines) > 1
+
+
+def _add(stats: Stats, length: int, lines: list[int]) -> int:
+    """The running line length after a piece with these stats (closing lines it ends)."""
+    length += stats[0]
+    if stats[2]:
+        lines.append(length)
+        return stats[1]
+    return length
 
 
 def _whitespace(node: Node, depth: int, expanded: set[int], standard: bool) -> None:
@@ -150,20 +157,29 @@ def _whitespace(node: Node, depth: int, expanded: set[int], standard: bool) -> N
     expand = id(comp) in expanded
     if isinstance(comp, Obj):
         for i, m in enumerate(comp.members):
-            m.name.before = format_extra(m.name.before, depth + 1, _item_options(expand, i))
-            m.name.after = format_extra(m.name.after, depth + 2, EDGES)
-            m.value.before = format_extra(m.value.before, depth + 2, AFTER_COLON)
-            offset = 1 if expand else 0
-            if has_newline(m.name.after) or has_newline(m.value.before):
-                offset += 1
-            _whitespace(m.value, depth + offset, expanded, standard)
-            m.value.after = format_extra(m.value.after, depth + 2, EDGES)
+            name, value = m.name, m.value
+            name.before = format_extra(name.before, depth + 1, _item_options(expand, i))
+            broken = False  # a line break around the ':' indents the value one more level
+            if name.after:  # (an empty extra formats to itself, so it is skipped)
+                name.after = format_extra(name.after, depth + 2, EDGES)
+                broken = has_newline(name.after)
+            if value.before:
+                value.before = format_extra(value.before, depth + 2, AFTER_COLON)
+                broken = broken or has_newline(value.before)
+            else:
+                value.before = " "
+            if not isinstance(value.value, str):
+                _whitespace(value, depth + expand + broken, expanded, standard)
+            if value.after:
+                value.after = format_extra(value.after, depth + 2, EDGES)
         count = len(comp.members)
     else:
         for i, e in enumerate(comp.elements):
             e.before = format_extra(e.before, depth + 1, _item_options(expand, i))
-            _whitespace(e, depth + (1 if expand else 0), expanded, standard)
-            e.after = format_extra(e.after, depth + 2, EDGES)
+            if not isinstance(e.value, str):
+                _whitespace(e, depth + (1 if expand else 0), expanded, standard)
+            if e.after:
+                e.after = format_extra(e.after, depth + 2, EDGES)
         count = len(comp.elements)
     comp.after = format_extra(
         comp.after,

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from tailcfg.errors import HujsonError
 from tailcfg.hujson import Document, fast, format_text, parse
-from tailcfg.hujson.cst import pack
+from tailcfg.hujson.build import build
+from tailcfg.hujson.cst import Node, Obj, pack
 from tailcfg.hujson.document import scan
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -150,3 +151,23 @@ def test_span_index_agrees_with_cst(case: tuple[str, Any]) -> None:
     for path in [*_paths(value), ("no such key",), (99,)]:
         assert quick.span_at(path) == exact.span_at(path), path
         assert quick.key_span_at(path) == exact.key_span_at(path), path
+
+
+def _shape(node: Node) -> Any:
+    """Everything a CST node holds, as plain data (None and "" stay distinct)."""
+    comp = node.value
+    if isinstance(comp, str):
+        inner: Any = comp
+    elif isinstance(comp, Obj):
+        inner = ("{", [(_shape(m.name), _shape(m.value)) for m in comp.members], comp.after)
+    else:
+        inner = ("[", [_shape(e) for e in comp.elements], comp.after)
+    return (node.before, inner, node.after, node.start, node.end)
+
+
+@SETTINGS
+@given(hujson_text())
+def test_quick_builder_matches_scanner(case: tuple[str, Any]) -> None:
+    text, _ = case
+    if fast.loads(text)[0]:
+        assert _shape(build(text)) == _shape(scan(text)[0])
