@@ -370,3 +370,20 @@ def test_any_flipped_bit_is_dropped(position: int, bit: int, which: int) -> None
     i = position % (len(message) - (16 if which < 2 else 0))
     flipped = message[:i] + bytes([message[i] ^ (1 << bit)]) + message[i + 1 :]
     assert receiver.receive(flipped, B_ADDR).event == "dropped"
+
+
+def test_a_handshake_flood_turns_on_cookies_for_a_second(
+    pair: tuple[WireGuard, WireGuard], clock: Clock
+) -> None:
+    a, b = pair
+    b.load_threshold = 3
+    events = []
+    for _ in range(5):
+        clock.now += REKEY_TIMEOUT / 100  # 50 ms apart: not a per-peer flood, but a busy second
+        init = a.initiate(b.public_key, retry=True)
+        assert init is not None
+        events.append(b.receive(init, A_ADDR).event)
+    assert events == ["initiation", "initiation", "initiation", "cookie-sent", "cookie-sent"]
+    assert b.is_under_load()
+    clock.now += 1.01
+    assert not b.is_under_load()
