@@ -39,3 +39,26 @@ def test_spans(
     key = doc.key_span_at(path)
     assert (key.line, key.col, key.end_line, key.end_col) == key_at
     assert span.path == "p.hujson"
+
+
+def test_public_api() -> None:
+    import tailcfg.hujson as hujson
+
+    assert hujson.__all__ == [
+        "Document",
+        "JsonPath",
+        "format_text",
+        "minimize",
+        "parse",
+        "parse_bytes",
+        "standardize",
+    ]
+    for name in hujson.__all__:
+        assert hasattr(hujson, name), name
+
+
+def test_document_index_and_root_are_lazy() -> None:
+    doc = parse('{"a": [1, 2]} // tail\n', "x.hujson")
+    assert doc.index.position(6) == (1, 7)
+    assert doc.root.after == " // tail\n"
+    assert doc.span_at(("a", -1)).render() == "x.hujson:1:11"
