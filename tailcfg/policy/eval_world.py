@@ -225,7 +225,7 @@ class World:
         """Build every index now (compile, per-device filters, provenance), not on demand."""
         for node in self.nodes:
             self.packet_filter(node)
-        _ = self.provenance
+        self.provenance.warm()
         return self
 
     @property

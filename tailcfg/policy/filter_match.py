@@ -166,6 +166,7 @@ class _Dst:
     addrs: IntervalSet
     first: int
     last: int
+    single: Addr | None = None  # the one address, when the entry names one
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,11 +186,20 @@ def _compile_rule(index: int, rule: Mapping[str, Any]) -> _Rule:
     dsts = []
     for dp in rule.get("DstPorts") or ():
         ports = dp.get("Ports") or {}
+        ip = str(dp.get("IP", ""))
+        try:
+            spans = parse_range(ip)
+        except ValueError:
+            spans = ()
+        single = (
+            (spans[0][0], spans[0][1]) if len(spans) == 1 and spans[0][1] == spans[0][2] else None
+        )
         dsts.append(
             _Dst(
-                IntervalSet.from_specs([str(dp.get("IP", ""))]),
+                IntervalSet(spans),
                 int(ports.get("First", 0)),
                 int(ports.get("Last", 65535)),
+                single,
             )
         )
     return _Rule(
@@ -207,6 +217,15 @@ class PacketFilter:
         self._union: dict[tuple[Addr, int, frozenset[int]], IntervalSet] = {}
         self._masks: dict[tuple[Addr, int, frozenset[int]], int] = {}
         self._rule_masks: dict[tuple[int, int], int] = {}
+        # DstPorts naming one address, by address; the other rules are scanned.
+        self._by_dst: dict[Addr, list[tuple[int, int, int]]] = {}
+        self._wide: list[_Rule] = []
+        for rule in self._compiled:
+            if any(d.single is None for d in rule.dsts):
+                self._wide.append(rule)
+            for d in rule.dsts:
+                if d.single is not None:
+                    self._by_dst.setdefault(d.single, []).append((rule.index, d.first, d.last))
 
     def _candidates(
         self, dst: Addr, port: int, protos: frozenset[int]
@@ -214,12 +233,14 @@ class PacketFilter:
         key = (dst, port, protos)
         hit = self._cache.get(key)
         if hit is None:
-            hit = [
-                (rule.src, rule.index)
-                for rule in self._compiled
-                if rule.protos & protos
-                and any(d.first <= port <= d.last and dst in d.addrs for d in rule.dsts)
-            ]
+            found = {i for i, a, b in self._by_dst.get(dst, ()) if a <= port <= b}
+            for rule in self._wide:
+                if rule.index not in found and any(
+                    d.first <= port <= d.last and dst in d.addrs for d in rule.dsts
+                ):
+                    found.add(rule.index)
+            rules = self._compiled
+            hit = [(rules[i].src, i) for i in sorted(found) if rules[i].protos & protos]
             self._cache[key] = hit
         return hit
 
@@ -259,7 +280,7 @@ class PacketFilter:
     def admits(
         self, src: Addr, dst: Addr, port: int, protos: frozenset[int] = DEFAULT_PROTOS
     ) -> bool:
-        return src in self.sources(dst, port, protos)
+        return any(src in srcs for srcs, _ in self._candidates(dst, port, protos))
 
     def rules_from(self, src: Addr) -> list[int]:
         """Indices of the rules whose sources include ``src`` (for near misses)."""

@@ -111,23 +111,32 @@ class Provenance:
         else:
             cached = self._dst_ivs.get(alias)
             if cached is None:
-                cached = self._dst_ivs[alias] = addrs.merge(self.resolver.dst_intervals(alias))
+                # Not merged: device addresses stay single, so they index by address.
+                cached = list(dict.fromkeys(self.resolver.dst_intervals(alias)))
+                self._dst_ivs[alias] = cached
             ivs = list(cached)
         dsts = [(iv, a, b) for iv in ivs for a, b in ports]
         if dsts:
             self._net.append(_Net(ref, srcs, dsts, protos, False))
 
+    def warm(self) -> None:
+        """Resolve every rule's sources now instead of on first use."""
+        for rule in self._net:
+            self._src(rule)
+
     def _index(self) -> None:
-        self._by_addr: dict[Addr, list[int]] = {}
+        """Single-address destinations by address (with their ports); the rest scanned."""
+        self._by_addr: dict[Addr, list[tuple[int, int, int]]] = {}
         self._broad: list[int] = []
         for i, rule in enumerate(self._net):
-            singles = [iv for iv, _, _ in rule.dsts if iv is not None and iv[1] == iv[2]]
-            if rule.self_only or len(singles) < len(rule.dsts):
+            broad = rule.self_only
+            for iv, a, b in rule.dsts:
+                if iv is not None and iv[1] == iv[2]:
+                    self._by_addr.setdefault((iv[0], iv[1]), []).append((i, a, b))
+                else:
+                    broad = True
+            if broad:
                 self._broad.append(i)
-            for iv in singles:
-                bucket = self._by_addr.setdefault((iv[0], iv[1]), [])
-                if not bucket or bucket[-1] != i:
-                    bucket.append(i)
 
     def _src(self, rule: _Net) -> AddrSet:
         hit = self._srcsets.get(rule.src)
@@ -174,16 +183,23 @@ class Provenance:
         """The rules that admit src -> dst:port (some protocol of ``protos``)."""
         if self.allow_all:
             return [RuleRef("(no acls or grants: allow all)", 0, self.policy.span)]
-        candidates = sorted({*self._by_addr.get(dst, ()), *self._broad})
-        out: dict[RuleRef, None] = {}
-        for i in candidates:
+        hits = {i for i, a, b in self._by_addr.get(dst, ()) if a <= port <= b}
+        for i in self._broad:
+            if i not in hits and any(
+                a <= port <= b for a, b in self._dst_hits(self._net[i], dst, src_node, dst_node)
+            ):
+                hits.add(i)
+        seen: set[int] = set()
+        out: list[RuleRef] = []
+        for i in sorted(hits):
             rule = self._net[i]
-            if rule.ref in out or not rule.protos & protos:
+            key = id(rule.ref)
+            if key in seen or not rule.protos & protos:
                 continue
-            hits = self._dst_hits(rule, dst, src_node, dst_node)
-            if any(a <= port <= b for a, b in hits) and self._src(rule).contains_addr(*src):
-                out.setdefault(rule.ref)
-        return list(out)
+            if self._src(rule).contains_addr(*src):
+                seen.add(key)
+                out.append(rule.ref)
+        return out
 
     def misses(
         self,
