@@ -88,6 +88,7 @@ class _Compiler:
         self.per_node: dict[str, list[_Item]] = {n.name: [] for n in r.nodes}
         self.everyone: list[_Item] = []
         self.special: list[SelfRule | ViaRule] = []
+        self._wire: dict[DstEntry, dict[str, Any]] = {}
         self._index()
 
     def _index(self) -> None:
@@ -219,7 +220,10 @@ class _Compiler:
                     merged["IPProto"] = list(key[1])
                 by_key[key] = merged
                 out.append(merged)
-            merged["DstPorts"].append(payload.wire())
+            wire = self._wire.get(payload)
+            if wire is None:
+                wire = self._wire[payload] = payload.wire()
+            merged["DstPorts"].append(wire)
         return out
 
     def _cap(self, payload: Any, node: Node) -> dict[str, Any] | None:
