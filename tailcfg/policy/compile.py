@@ -160,7 +160,8 @@ class _Compiler:
                     caps.append({"SrcIPs": owner_ips, "CapGrant": [grant]})
         return [(rule.pos, rule.pos, (), rule.pos, i, 0, None, c) for i, c in enumerate(caps)]
 
-    def _expand_via(self, rule: ViaRule, node: Node) -> list[_Item]:
+    def via_prefixes(self, rule: ViaRule, node: Node) -> list[str]:
+        """Destinations of a via rule this device routes (empty: not its router)."""
         if not any(t in node.tags for t in rule.via):
             return []
         routes = self.r.subnet_route_intervals(node)
@@ -174,6 +175,20 @@ class _Compiler:
                 iv = addrs.parse_interval(target)
                 if iv is not None and any(addrs.overlaps(iv, rt) for rt in routes):
                     prefixes.append(target)
+        return prefixes
+
+    def via_pairs(self) -> list[tuple[tuple[str, ...], list[str]]]:
+        """(SrcIPs, router names) of every via rule: they see each other as peers."""
+        out = []
+        for rule in self.special:
+            if isinstance(rule, ViaRule):
+                routers = [n.name for n in self.r.nodes if self.via_prefixes(rule, n)]
+                if routers:
+                    out.append((rule.src, routers))
+        return out
+
+    def _expand_via(self, rule: ViaRule, node: Node) -> list[_Item]:
+        prefixes = self.via_prefixes(rule, node)
         out: list[_Item] = []
         for sub, spec in enumerate(rule.specs):
             key: RuleKey = (rule.src, spec.proto)
@@ -240,19 +255,36 @@ class _Compiler:
         return {"SrcIPs": list(rule.src), "CapGrant": grants}
 
 
-def _peers(r: Resolver, filters: dict[str, list[dict[str, Any]]]) -> dict[str, set[str]]:
-    """Devices that may talk, in either direction, by the compiled filters."""
+def _peers(
+    r: Resolver,
+    filters: dict[str, list[dict[str, Any]]],
+    via: list[tuple[tuple[str, ...], list[str]]],
+) -> dict[str, set[str]]:
+    """Devices that may talk, in either direction, by the compiled filters and via routes.
+
+    A source reaches the devices with its addresses and the subnet routers whose approved
+    routes overlap it (traffic from a subnet arrives through its router).
+    """
     peers: dict[str, set[str]] = {n.name: set() for n in r.nodes}
     cache: dict[tuple[str, ...], frozenset[str]] = {}
     token_cache: dict[str, tuple[str, ...]] = {}
     everyone = frozenset(n.name for n in r.nodes)
+    routers = [(n.name, ivs) for n in r.nodes if (ivs := r.subnet_route_intervals(n))]
+    for via_src, via_routers in via:
+        via_reach = everyone if "*" in via_src else _reached(r, via_src, token_cache, routers)
+        for router in via_routers:
+            peers[router] |= via_reach
+            for other in via_reach:
+                peers[other].add(router)
     for name, rules in filters.items():
         keys = {tuple(rule["SrcIPs"]) for rule in rules}
         reach: set[str] = set()
         for src in keys:
             names = cache.get(src)
             if names is None:
-                names = everyone if "*" in src else frozenset(_reached(r, src, token_cache))
+                names = (
+                    everyone if "*" in src else frozenset(_reached(r, src, token_cache, routers))
+                )
                 cache[src] = names
             reach |= names
         peers[name] |= reach
@@ -263,14 +295,22 @@ def _peers(r: Resolver, filters: dict[str, list[dict[str, Any]]]) -> dict[str, s
     return peers
 
 
-def _reached(r: Resolver, src: tuple[str, ...], cache: dict[str, tuple[str, ...]]) -> set[str]:
+def _reached(
+    r: Resolver,
+    src: tuple[str, ...],
+    cache: dict[str, tuple[str, ...]],
+    routers: list[tuple[str, list[Interval]]],
+) -> set[str]:
     out: set[str] = set()
     for s in src:
         names = cache.get(s)
         if names is None:
             iv = addrs.parse_interval(s)
-            names = tuple(n.name for n in r.nodes_in(iv)) if iv is not None else ()
-            cache[s] = names
+            found: list[str] = []
+            if iv is not None:
+                found = [n.name for n in r.nodes_in(iv)]
+                found += [name for name, ivs in routers if any(addrs.overlaps(iv, x) for x in ivs)]
+            names = cache[s] = tuple(found)
         out.update(names)
     return out
 
@@ -279,7 +319,7 @@ def compile_nodes(policy: Policy, resolver: Resolver, *, check_url: str) -> Comp
     """Compile every device of ``resolver`` (see :func:`tailcfg.policy.engine.compile_policy`)."""
     c = _Compiler(build_rules(policy, resolver), resolver)
     filters = {n.name: c.node_filter(n) for n in resolver.nodes}
-    peers = _peers(resolver, filters)
+    peers = _peers(resolver, filters, c.via_pairs())
     out: dict[str, CompiledNode] = {}
     sshc = SshCompiler(policy, resolver, check_url=check_url)
     for n in resolver.nodes:

@@ -190,7 +190,7 @@ class _Builder:
         specs = tuple(parse_ip_spec(i.text) for i in g.ip)
         srcs = resolve_sources(self.r, src_names)
         if g.via:
-            if srcs is not None and specs:
+            if srcs is not None:
                 via = tuple(v.text.strip() for v in g.via)
                 self.add(ViaRule(self.pos, via, srcs.ips, tuple(dst_names), specs, g.dst[0]))
             return

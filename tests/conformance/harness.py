@@ -126,6 +126,10 @@ def evaluate_case(case: dict[str, Any]) -> Outcome:
             continue
         d = _diff_filters(node.packet_filter, want.get("packet_filter_rules"))
         d += _diff_ssh(node.ssh_policy["rules"], want.get("ssh_rules"))
+        if "peers" in want:
+            peers = sorted(p["name"] for p in want.get("peers") or [])
+            if node.peers != peers:
+                d += f"peers differ: got {node.peers}, want {peers}"
         if d:
             problems.append(f"{name}: {d}")
     return Outcome(not problems, "\n".join(problems))

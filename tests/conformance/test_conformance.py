@@ -4,8 +4,9 @@ For every capture: accepted/rejected agreement (for the policytest/sshtest categ
 acceptance also depends on the ``tests``/``sshTests`` verdicts), the server's error text
 for rejected policies, and for accepted ones each device's packet filter (SrcIPs as a
 set, everything else exactly, in the server's rule order) and SSH rules (principals as a
-multiset). Cases listed in ``known_differences.md`` are expected to disagree
-(``xfail(strict=True)``): fixing one makes its test fail until the line is removed.
+multiset), and each device's visible peers. Cases listed in ``known_differences.md`` are
+expected to disagree (``xfail(strict=True)``): fixing one makes its test fail until the
+line is removed.
 """
 
 from __future__ import annotations
