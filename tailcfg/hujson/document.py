@@ -117,10 +117,15 @@ def error_at(text: str, path: str, offset: int, message: str, code: str) -> Hujs
     return HujsonError([Diagnostic(index.span(offset, max(end, offset)), message, code=code)])
 
 
-def tree(text: str, path: str = "<input>", *, duplicates: bool = False) -> Node:
-    """The CST of ``text`` (quick builder when the fast path accepts it, else the scanner)."""
+def tree(
+    text: str, path: str = "<input>", *, duplicates: bool = False, collapse: bool = False
+) -> Node:
+    """The CST of ``text`` (quick builder when the fast path accepts it, else the scanner).
+
+    ``collapse`` (formatting only) lets the builder fold one-line scalar composites.
+    """
     if fast.loads(text)[0]:
-        return build(text)
+        return build(text, collapse=collapse)
     return scan(text, path, duplicates=duplicates)[0]
 
 

@@ -7,9 +7,7 @@ bytes), rewrite every extra with tab indentation, fix trailing commas, align val
 
 from __future__ import annotations
 
-import json
-import re
-
+from tailcfg.hujson.build import Flat
 from tailcfg.hujson.cst import (
     Arr,
     Composite,
@@ -34,17 +32,15 @@ from tailcfg.hujson.extra import (
     format_extra,
     line_stats,
 )
+from tailcfg.hujson.normalize import normalize_string
 
 WIDTH = 80
-_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
-_SHORT = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
 Stats = tuple[int, int, bool]
 
 
 def format_text(text: str, path: str = "<input>", *, duplicates: bool = False) -> str:
     """The canonical layout of ``text``; raises HujsonError when it does not parse."""
-    root = tree(text, path, duplicates=duplicates)
+    root = tree(text, path, duplicates=duplicates, collapse=True)
     format_node(root)
     return pack(root)
 
@@ -61,18 +57,6 @@ def format_node(root: Node) -> None:
     _align(root)
     after = format_extra(root.after, 0, NONE) or ""
     root.after = after.rstrip(GO_SPACE) + "\n"
-
-
-def normalize_string(literal: str) -> str:
-    """Decode as Go's encoding/json would and re-encode as hujson.String does."""
-    value = json.loads(literal)
-    value = _SURROGATE.sub("\ufffd", value)  # json.loads keeps lone surrogates; Go does not
-    return '"' + _NEEDS_ESCAPE.sub(_escape, value) + '"'
-
-
-def _escape(m: re.Match[str]) -> str:
-    ch = m.group()
-    return _SHORT.get(ch) or f"\\u{ord(ch):04x}"
 
 
 def _normalize(node: Node) -> None:
@@ -122,7 +106,10 @@ def _expand(node: Node, expanded: set[int]) -> Stats:
             length = _add(line_stats(value.before), length, lines)
         literal = value.value
         if isinstance(literal, str):
-            length += len(literal) if literal.isascii() else blen(literal)
+            if type(literal) is Flat:
+                length += literal.est
+            else:
+                length += len(literal) if literal.isascii() else blen(literal)
         else:
             length = _add(_expand(value, expanded), length, lines)
         if value.after:

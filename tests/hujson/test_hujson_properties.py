@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,7 @@ from tailcfg.hujson import Document, fast, format_text, parse
 from tailcfg.hujson.build import build
 from tailcfg.hujson.cst import Node, Obj, pack
 from tailcfg.hujson.document import scan
+from tailcfg.hujson.fmt import format_node
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -171,3 +173,29 @@ def test_quick_builder_matches_scanner(case: tuple[str, Any]) -> None:
     text, _ = case
     if fast.loads(text)[0]:
         assert _shape(build(text)) == _shape(scan(text)[0])
+
+
+@SETTINGS
+@given(hujson_text())
+def test_collapsed_tree_formats_like_the_full_tree(case: tuple[str, Any]) -> None:
+    text, _ = case
+    root, _ = scan(text)
+    format_node(root)
+    assert format_text(text) == pack(root)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": ["x", "y"], "b": {"k": 1, "j": "\\u0041"}, "c": []}',
+        '{"a": [' + ", ".join(f'"item{i}"' for i in range(12)) + "]}",
+        '{"a": [' + ", ".join(f'"item{i}"' for i in range(9)) + '], "b": {"k": [1, 2]}}',
+        '[{"k": "' + "v" * 70 + '"}]',
+        '[{"k": "' + "v" * 69 + '"}]',
+        '{"a": {"b": "\\u00e9"}, "c": ["\\ud800"]}',
+    ],
+)
+def test_collapsed_tree_formats_like_the_full_tree_examples(text: str) -> None:
+    root, _ = scan(text)
+    format_node(root)
+    assert format_text(text) == pack(root)
