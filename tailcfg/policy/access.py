@@ -1,0 +1,391 @@
+"""Who reaches what under two policies: the reachability model behind ``policy diff``.
+
+Both policies are compiled by the engine on one set of devices (:func:`build_universe`):
+the ``--nodes`` topology when given, plus a stand-in device for every user and tag either
+policy names that has none, and a stand-in router for every address a rule names as a
+destination that no device holds or routes (see :mod:`tailcfg.policy.eval_world`).
+``autogroup:internet`` gets stand-in exit nodes the same way.
+
+:func:`access_delta` then compares, device by device, what each compiled packet filter
+and SSH policy admits, and returns the difference as *facts*:
+
+- :attr:`Delta.gained` / :attr:`Delta.lost`: ``(src, dst) -> {proto: ((first, last), ...)}``
+  where ``src`` is ``("dev", name)`` (a device, reaching over IPv4 or IPv6) or
+  ``("net", family, lo, hi)`` (addresses that are no device's, cut at every boundary a
+  rule draws), and ``dst`` is ``("dev", name)`` (the device's own addresses) or
+  ``("net", router, family, lo, hi)`` (addresses the router serves through a subnet or
+  exit route). Port ranges are merged.
+- :attr:`Delta.ssh`: ``(src device, dst device, login) -> (old action, new action)``
+  with actions ``accept``/``check``/None; :data:`OTHER_LOGIN` stands for every login
+  that no ``sshUsers`` names (``autogroup:nonroot``).
+
+Devices whose filter and SSH policy are equal on both sides are skipped, so the cost
+follows the size of the change, not devices x rules.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tailcfg.policy import addrs
+from tailcfg.policy.addrs import Interval
+from tailcfg.policy.compile import compile_nodes
+from tailcfg.policy.compiled import CompiledPolicy
+from tailcfg.policy.eval_world import STANDIN, World, node_addrs
+from tailcfg.policy.filter_match import (
+    DEFAULT_PROTOS,
+    DeviceIndex,
+    IntervalSet,
+    SshMatcher,
+    parse_range,
+)
+from tailcfg.policy.model import AutoApprovers, Policy, Ref
+from tailcfg.policy.nodes import Node
+from tailcfg.policy.ports import PortError, parse_dst
+from tailcfg.policy.resolve import Resolver
+
+OTHER_LOGIN = "\x00other"  # any login no sshUsers map names
+CHECK_URL = "https://unused"
+_TAILNET = (addrs.CGNAT, addrs.TAILSCALE_ULA)
+
+SrcKey = tuple[Any, ...]
+DstKey = tuple[Any, ...]
+PortMap = dict[int, list[tuple[int, int]]]
+Facts = dict[tuple[SrcKey, DstKey], PortMap]
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """One policy compiled on the universe's devices."""
+
+    policy: Policy
+    resolver: Resolver
+    compiled: CompiledPolicy
+
+
+@dataclass(slots=True)
+class Universe:
+    """The devices both sides are compiled on, and an index of the source devices."""
+
+    nodes: tuple[Node, ...]
+    standins: frozenset[str]
+    topology: bool
+    sources: tuple[Node, ...] = ()
+    index: DeviceIndex = field(init=False)
+    device_addrs: frozenset[tuple[int, int]] = field(init=False)
+    by_addr: dict[tuple[int, int], int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sources = tuple(n for n in self.nodes if n.tags or n.user)
+        self.index = DeviceIndex([node_addrs(n) for n in self.sources])
+        self.by_addr = {a: i for i, n in enumerate(self.sources) for a in node_addrs(n)}
+        self.device_addrs = frozenset(self.by_addr)
+
+    def label(self, name: str) -> str:
+        """A device's name for people (stand-ins read as what they stand for)."""
+        return name[len(STANDIN) :] if name in self.standins else name
+
+    def side(self, policy: Policy) -> Side:
+        r = Resolver(policy, self.nodes)
+        return Side(policy, r, compile_nodes(policy, r, check_url=CHECK_URL))
+
+
+def _dst_literals(policy: Policy) -> Iterator[str]:
+    hosts = {k: h.value.text.strip() for k, h in policy.hosts.items()}
+    refs: list[Ref] = [d for a in policy.acls for d in a.dst]
+    names = [_alias(r.text) for r in refs] + [d.text.strip() for g in policy.grants for d in g.dst]
+    for name in names:
+        if name == "autogroup:internet":
+            yield from ("0.0.0.0/0", "::/0")
+        elif name in hosts:
+            yield hosts[name]
+        elif addrs.parse_interval(name) is not None:
+            yield name
+
+
+def _alias(text: str) -> str:
+    try:
+        return parse_dst(text).alias.strip()
+    except PortError:
+        return ""
+
+
+def _union_policy(old: Policy, new: Policy) -> Policy:
+    """A policy naming every identity and literal of both sides (for stand-ins only)."""
+    routes: dict[str, tuple[Ref, ...]] = {}
+    for p in (old, new):
+        for prefix, approvers in p.auto_approvers.routes.items():
+            routes[prefix] = routes.get(prefix, ()) + approvers
+    return dataclasses.replace(
+        new,
+        raw={"old": dict(old.raw), "new": dict(new.raw)},
+        acls=old.acls + new.acls,
+        grants=old.grants + new.grants,
+        ssh=old.ssh + new.ssh,
+        groups={**old.groups, **new.groups},
+        tag_owners={**old.tag_owners, **new.tag_owners},
+        hosts={**old.hosts, **new.hosts},
+        auto_approvers=AutoApprovers(
+            routes, old.auto_approvers.exit_node + new.auto_approvers.exit_node
+        ),
+        users=(),  # every user either side names gets a device (stand-in if none)
+    )
+
+
+def build_universe(old: Policy, new: Policy, nodes: Sequence[Node] | None) -> Universe:
+    """The devices to compare on: ``nodes`` (if any) plus stand-ins for both policies."""
+    literals = sorted(set(_dst_literals(old)) | set(_dst_literals(new)))
+    world = World(_union_policy(old, new), nodes, dst_literals=literals)
+    return Universe(world.nodes, world.standins, nodes is not None)
+
+
+@dataclass(slots=True)
+class Delta:
+    """Access gained and lost (facts, see the module docstring) and SSH verdict changes."""
+
+    gained: Facts = field(default_factory=dict)
+    lost: Facts = field(default_factory=dict)
+    ssh: dict[tuple[str, str, str], tuple[str | None, str | None]] = field(default_factory=dict)
+    served: dict[str, list[Interval]] = field(default_factory=dict)  # router -> routed space
+
+
+# ---- intervals --------------------------------------------------------------------
+
+
+def _segments(cuts: Iterable[Interval], space: Sequence[Interval]) -> list[Interval]:
+    """Split ``space`` (merged, one family) at every boundary of ``cuts``."""
+    out: list[Interval] = []
+    cut_list = list(cuts)
+    for v, lo, hi in space:
+        points = {lo, hi + 1}
+        for _, a, b in cut_list:
+            if a > lo and a <= hi:
+                points.add(a)
+            if b + 1 > lo and b + 1 <= hi:
+                points.add(b + 1)
+        ordered = sorted(points)
+        out.extend((v, a, b - 1) for a, b in itertools.pairwise(ordered))
+    return out
+
+
+def subtract(space: Sequence[Interval], holes: Sequence[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    for v, lo, hi in space:
+        pieces = [(lo, hi)]
+        for hv, hlo, hhi in holes:
+            if hv != v:
+                continue
+            nxt = []
+            for a, b in pieces:
+                if hhi < a or hlo > b:
+                    nxt.append((a, b))
+                    continue
+                if a < hlo:
+                    nxt.append((a, hlo - 1))
+                if hhi < b:
+                    nxt.append((hhi + 1, b))
+            pieces = nxt
+        out.extend((v, a, b) for a, b in pieces)
+    return out
+
+
+def _within(atoms: Sequence[Interval], keys: Sequence[tuple[int, int]], iv: Interval) -> range:
+    """Indices of the (sorted, elementary) atoms inside ``iv``."""
+    i = bisect.bisect_left(keys, (iv[0], iv[1]))
+    j = bisect.bisect_right(keys, (iv[0], iv[2]))
+    return range(i, j)
+
+
+# ---- per device -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Rule:
+    src_dev: list[tuple[int, int, int]]  # device addresses
+    src_net: list[tuple[int, int, int]]  # other source intervals
+    protos: frozenset[int]
+    dsts: list[tuple[tuple[int, int, int], int, int]]
+
+
+def _rules(
+    packet_filter: Sequence[Mapping[str, Any]], dev: frozenset[tuple[int, int]]
+) -> list[_Rule]:
+    out = []
+    for rule in packet_filter:
+        ports = rule.get("DstPorts") or ()
+        if not ports:
+            continue
+        src_dev: list[tuple[int, int, int]] = []
+        src_net: list[tuple[int, int, int]] = []
+        for spec in rule.get("SrcIPs") or ():
+            for iv in parse_range(str(spec)):
+                single = iv[1] == iv[2] and (iv[0], iv[1]) in dev
+                (src_dev if single else src_net).append(iv)
+        protos = frozenset(int(p) for p in rule.get("IPProto") or ()) or DEFAULT_PROTOS
+        dsts: list[tuple[tuple[int, int, int], int, int]] = []
+        for dp in ports:
+            p = dp.get("Ports") or {}
+            first, last = int(p.get("First", 0)), int(p.get("Last", 65535))
+            dsts.extend((iv, first, last) for iv in parse_range(str(dp.get("IP", ""))))
+        out.append(_Rule(src_dev, src_net, protos, dsts))
+    return out
+
+
+class _DeviceDelta:
+    """The access difference at one enforcing device."""
+
+    def __init__(self, u: Universe, node: Node, old: Side, new: Side) -> None:
+        self.u = u
+        self.node = node
+        dev = u.device_addrs
+        self.rules = (
+            _rules(old.compiled.nodes[node.name].packet_filter, dev),
+            _rules(new.compiled.nodes[node.name].packet_filter, dev),
+        )
+        self.served = (self._served(old.resolver), self._served(new.resolver))
+        cuts = [iv for rules in self.rules for r in rules for iv, _, _ in r.dsts]
+        space = addrs.merge([*self.served[0], *self.served[1]])
+        self.dst_atoms = _segments(cuts, space)
+        self.dst_keys = [(v, lo) for v, lo, _ in self.dst_atoms]
+        net_cuts = [iv for rules in self.rules for r in rules for iv in r.src_net]
+        self.src_atoms = _segments(net_cuts, addrs.merge(net_cuts))
+        self.src_keys = [(v, lo) for v, lo, _ in self.src_atoms]
+        self.own = node_addrs(node)
+
+    def _served(self, r: Resolver) -> list[Interval]:
+        routes = [iv for x in r.approved_routes(self.node) if (iv := addrs.parse_interval(x))]
+        return subtract(addrs.merge(routes), _TAILNET)
+
+    def _src_mask(self, rule: _Rule, family: int) -> int:
+        ivs = IntervalSet(iv for iv in rule.src_dev if iv[0] == family)
+        mask = self.u.index.mask(ivs, family)
+        shift = len(self.u.sources)
+        for iv in rule.src_net:
+            if iv[0] == family:
+                for i in _within(self.src_atoms, self.src_keys, iv):
+                    mask |= 1 << (shift + i)
+        return mask
+
+    def _contributions(self, side: int) -> dict[tuple[DstKey, int], list[tuple[int, int, int]]]:
+        out: dict[tuple[DstKey, int], list[tuple[int, int, int]]] = {}
+        served = self.served[side]
+        for rule in self.rules[side]:
+            masks: dict[int, int] = {}
+            for iv, first, last in rule.dsts:
+                keys: list[DstKey] = []
+                if any(iv[0] == f and iv[1] <= a <= iv[2] for f, a in self.own):
+                    keys.append(("dev", self.node.name))
+                for i in _within(self.dst_atoms, self.dst_keys, iv):
+                    atom = self.dst_atoms[i]
+                    if any(addrs.contains(s, atom) for s in served):
+                        keys.append(("net", self.node.name, *atom))
+                if not keys:
+                    continue
+                family = iv[0]
+                if family not in masks:
+                    masks[family] = self._src_mask(rule, family)
+                if not masks[family]:
+                    continue
+                for key in keys:
+                    for proto in rule.protos:
+                        out.setdefault((key, proto), []).append((first, last, masks[family]))
+        return out
+
+    def delta(self, into: Delta) -> None:
+        into.served[self.node.name] = addrs.merge([*self.served[0], *self.served[1]])
+        before, after = self._contributions(0), self._contributions(1)
+        for key in sorted(set(before) | set(after)):
+            _port_delta(key, before.get(key, []), after.get(key, []), self._src_key, into)
+
+    def _src_key(self, bit: int) -> SrcKey:
+        n = len(self.u.sources)
+        if bit < n:
+            return ("dev", self.u.sources[bit].name)
+        return ("net", *self.src_atoms[bit - n])
+
+
+def _port_delta(
+    key: tuple[DstKey, int],
+    before: list[tuple[int, int, int]],
+    after: list[tuple[int, int, int]],
+    src_key: Any,
+    into: Delta,
+) -> None:
+    dst, proto = key
+    points = sorted({p for a, b, _ in (*before, *after) for p in (a, b + 1)})
+    for lo, nxt in itertools.pairwise(points):
+        hi = nxt - 1
+        old = new = 0
+        for a, b, m in before:
+            if a <= lo and hi <= b:
+                old |= m
+        for a, b, m in after:
+            if a <= lo and hi <= b:
+                new |= m
+        for facts, bits in ((into.gained, new & ~old), (into.lost, old & ~new)):
+            while bits:
+                low = bits & -bits
+                bits ^= low
+                src = src_key(low.bit_length() - 1)
+                ranges = facts.setdefault((src, dst), {}).setdefault(proto, [])
+                if ranges and ranges[-1][1] + 1 == lo:
+                    ranges[-1] = (ranges[-1][0], hi)
+                else:
+                    ranges.append((lo, hi))
+
+
+# ---- SSH --------------------------------------------------------------------------
+
+
+def _action(m: SshMatcher, node: Node, login: str) -> str | None:
+    best: str | None = None
+    for a in node_addrs(node):
+        v = m.verdict(a, login)
+        if v.checked:
+            return "check"
+        if v.allowed:
+            best = "accept"
+    return best
+
+
+def _ssh_delta(
+    u: Universe, node: Node, old: dict[str, Any], new: dict[str, Any], into: Delta
+) -> None:
+    rules = [*(old.get("rules") or ()), *(new.get("rules") or ())]
+    logins = {"root", OTHER_LOGIN}
+    src_bits: set[int] = set()
+    for rule in rules:
+        logins.update(k for k in (rule.get("sshUsers") or {}) if k != "*")
+        for p in rule.get("principals") or ():
+            if p.get("any"):
+                src_bits.update(range(len(u.sources)))
+            elif (ip := p.get("nodeIP")) and (iv := addrs.parse_interval(str(ip))):
+                i = u.by_addr.get((iv[0], iv[1]))
+                if i is not None:
+                    src_bits.add(i)
+    before = SshMatcher(old.get("rules") or [])
+    after = SshMatcher(new.get("rules") or [])
+    for i in sorted(src_bits):
+        src = u.sources[i]
+        for login in sorted(logins):
+            a, b = _action(before, src, login), _action(after, src, login)
+            if a != b:
+                into.ssh[(src.name, node.name, login)] = (a, b)
+
+
+def access_delta(u: Universe, old: Side, new: Side) -> Delta:
+    """Compare what every device admits under ``old`` and ``new`` (see the docstring)."""
+    out = Delta()
+    for node in u.nodes:
+        a, b = old.compiled.nodes[node.name], new.compiled.nodes[node.name]
+        same_routes = old.resolver.approved_routes(node) == new.resolver.approved_routes(node)
+        if a.packet_filter != b.packet_filter or not same_routes:
+            _DeviceDelta(u, node, old, new).delta(out)
+        if a.ssh_policy != b.ssh_policy:
+            _ssh_delta(u, node, a.ssh_policy, b.ssh_policy, out)
+    return out

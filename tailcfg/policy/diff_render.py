@@ -1,0 +1,139 @@
+"""Render a :class:`~tailcfg.policy.diff.PolicyDiff`: text, markdown, json, github.
+
+Pure functions returning ``str``. ``markdown`` is ready to paste as a pull-request
+comment; ``json`` is the stable shape documented in ``docs/diff.md``; ``github`` is one
+workflow-command notice per change (``docs/output-formats.md``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+from tailcfg.outputs import escape_github_data, escape_github_property
+from tailcfg.policy.diff import AccessChange, DeclChange, PolicyDiff, SshChange
+
+NO_CHANGE = "no access change"
+
+
+def _who(items: Sequence[str]) -> str:
+    return ", ".join(items)
+
+
+def access_line(c: AccessChange) -> str:
+    return f"{_who(c.src)} -> {_who(c.dst)}: {c.ports_text}"
+
+
+def ssh_line(c: SshChange) -> str:
+    action = f"{c.old_action} -> {c.action}" if c.old_action else c.action
+    return f"{_who(c.src)} -> {_who(c.dst)} as {_who(c.users)} ({action})"
+
+
+def decl_line(d: DeclChange) -> str:
+    parts = [f"+{x}" for x in d.added] + [f"-{x}" for x in d.removed]
+    what = " ".join(parts) if parts else "(empty)"
+    return f"{d.section} {d.name} {d.status}: {what}"
+
+
+def summary(d: PolicyDiff) -> str:
+    return (
+        f"{len(d.gained)} gained, {len(d.lost)} lost, {len(d.ssh_gained)} SSH gained, "
+        f"{len(d.ssh_lost)} SSH lost, {len(d.ssh_changed)} SSH changed, "
+        f"{len(d.declarations)} declaration(s) changed"
+    )
+
+
+def _sections(d: PolicyDiff) -> list[tuple[str, str, list[str]]]:
+    return [
+        ("Access gained", "+", [access_line(c) for c in d.gained]),
+        ("Access lost", "-", [access_line(c) for c in d.lost]),
+        ("SSH gained", "+", [ssh_line(c) for c in d.ssh_gained]),
+        ("SSH lost", "-", [ssh_line(c) for c in d.ssh_lost]),
+        ("SSH changed", "~", [ssh_line(c) for c in d.ssh_changed]),
+        ("Declarations", "~", [decl_line(c) for c in d.declarations]),
+    ]
+
+
+def render_text(d: PolicyDiff) -> str:
+    lines = [f"policy diff {d.old} -> {d.new} ({d.mode})"]
+    for title, mark, rows in _sections(d):
+        if rows:
+            lines.append(f"{title}:")
+            lines.extend(f"  {mark} {row}" for row in rows)
+    if not d.access_changed:
+        lines.append(NO_CHANGE)
+    lines.append(summary(d))
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
+
+
+def _md_list(items: Sequence[str]) -> str:
+    return ", ".join(_md(x) for x in items) if items else "—"
+
+
+def _md_table(header: Sequence[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    out.extend("| " + " | ".join(row) + " |" for row in rows)
+    return out
+
+
+def render_markdown(d: PolicyDiff) -> str:
+    """A pull-request comment: a verdict line, then one table per kind of change."""
+    lines = [f"### Policy access diff: {_md(d.old)} → {_md(d.new)}", ""]
+    verdict = "**No access change.**" if not d.access_changed else "**Access changes.**"
+    lines += [f"{verdict} {summary(d)} ({d.mode} devices).", ""]
+    for title, changes in (("Access gained", d.gained), ("Access lost", d.lost)):
+        if changes:
+            rows = [[_md_list(c.src), _md_list(c.dst), _md(c.ports_text)] for c in changes]
+            lines += [f"#### {title}", "", *_md_table(["Source", "Destination", "Ports"], rows)]
+            lines.append("")
+    for title, ssh in (
+        ("SSH gained", d.ssh_gained),
+        ("SSH lost", d.ssh_lost),
+        ("SSH changed", d.ssh_changed),
+    ):
+        if ssh:
+            rows = [
+                [
+                    _md_list(c.src),
+                    _md_list(c.dst),
+                    _md_list(c.users),
+                    f"{c.old_action} → {c.action}" if c.old_action else c.action,
+                ]
+                for c in ssh
+            ]
+            header = ["Source", "Destination", "Login users", "Action"]
+            lines += [f"#### {title}", "", *_md_table(header, rows), ""]
+    if d.declarations:
+        rows = [
+            [d2.section, _md(d2.name), d2.status, _md_list(d2.added), _md_list(d2.removed)]
+            for d2 in d.declarations
+        ]
+        header = ["Section", "Name", "Change", "Added", "Removed"]
+        lines += ["#### Declarations", "", *_md_table(header, rows), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def render_json(d: PolicyDiff) -> str:
+    return json.dumps(d.to_json(), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_github(d: PolicyDiff) -> str:
+    """One ``::notice`` per change (titled by its kind); nothing when nothing changed."""
+    out = []
+    for title, _, rows in _sections(d):
+        for row in rows:
+            props = f"title={escape_github_property('tailcfg ' + title.lower())}"
+            out.append(f"::notice {props}::{escape_github_data(row)}\n")
+    return "".join(out)
+
+
+RENDERERS: dict[str, Callable[[PolicyDiff], str]] = {
+    "text": render_text,
+    "markdown": render_markdown,
+    "json": render_json,
+    "github": render_github,
+}
