@@ -9,6 +9,7 @@ element reaches which device, so the work is proportional to the output.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ from tailcfg.policy.nodes import Node
 from tailcfg.policy.resolve import Resolver
 from tailcfg.policy.ssh import SshCompiler
 
+_ORDER = operator.itemgetter(0, 1, 2, 3, 4, 5)
 _INTERNET = [iv for t in addrs.INTERNET_DST if (iv := addrs.parse_interval(t))]
 
 # (group position, source block, address order, rule position, sub-index, element index,
@@ -219,7 +221,7 @@ class _Compiler:
                 if key in self.first and self.first[key] > pos:
                     items = [(pos, *it[1:]) if it[6] == key else it for it in items]
             items.extend((first[it[6]], *it[1:]) if it[6] is not None else it for it in special)
-        items.sort(key=lambda t: t[:6])
+        items.sort(key=_ORDER)
         out: list[dict[str, Any]] = []
         by_key: dict[Any, dict[str, Any]] = {}
         for *_, key, payload in items:

@@ -48,10 +48,17 @@ class DstEntry(NamedTuple):
 
 @dataclass(slots=True)
 class Sources:
-    """A rule's resolved sources: wire SrcIPs and the address set behind them."""
+    """A rule's resolved sources: wire SrcIPs and the addresses behind them."""
 
     ips: tuple[str, ...]
-    addrs: AddrSet
+    intervals: list[Interval]
+    _set: AddrSet | None = None
+
+    @property
+    def addrs(self) -> AddrSet:
+        if self._set is None:
+            self._set = AddrSet(self.intervals)
+        return self._set
 
 
 @dataclass(slots=True)
@@ -115,12 +122,11 @@ def resolve_sources(r: Resolver, aliases: Sequence[str]) -> Sources | None:
     names = [a.strip() for a in aliases]
     if "autogroup:danger-all" in names:
         full = [(4, 0, (1 << 32) - 1), (6, 0, (1 << 128) - 1)]
-        return Sources(("*",), AddrSet(full))
+        return Sources(("*",), full)
     ivs: list[Interval] = []
     for a in names:
         ivs.extend(r.src_intervals(a))
-    merged = AddrSet(ivs)
-    if not merged:
+    if not ivs:
         return None
     ips = r.tokens(ivs)
     if "*" in names:
@@ -129,7 +135,7 @@ def resolve_sources(r: Resolver, aliases: Sequence[str]) -> Sources | None:
             if s not in seen:
                 seen.add(s)
                 ips.append(s)
-    return Sources(tuple(ips), merged)
+    return Sources(tuple(ips), ivs)
 
 
 def dst_entries(
