@@ -142,6 +142,24 @@ def merge(intervals: Iterable[Interval]) -> list[Interval]:
     return out
 
 
+def subtract(base: Iterable[Interval], minus: Iterable[Interval]) -> list[Interval]:
+    """``base`` without the addresses of ``minus`` (both merged first), in address order."""
+    out: list[Interval] = []
+    cuts = merge(minus)
+    for v, lo, hi in merge(base):
+        for cv, clo, chi in cuts:
+            if cv != v or chi < lo or clo > hi:
+                continue
+            if clo > lo:
+                out.append((v, lo, clo - 1))
+            lo = chi + 1
+            if lo > hi:
+                break
+        if lo <= hi:
+            out.append((v, lo, hi))
+    return out
+
+
 def split_prefixes(iv: Interval) -> list[Interval]:
     """Cover one interval with the fewest exact prefixes, in address order."""
     version, lo, hi = iv

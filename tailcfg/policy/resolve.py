@@ -38,6 +38,7 @@ class AliasKind(StrEnum):
     AUTOGROUP = "autogroup"
     IP = "ip"
     HOST = "host"
+    IPSET = "ipset"
     INVALID = "invalid"
 
 
@@ -75,6 +76,8 @@ def alias_kind(text: str) -> AliasKind:
         return AliasKind.TAG
     if s.startswith("autogroup:"):
         return AliasKind.AUTOGROUP
+    if s.startswith("ipset:"):
+        return AliasKind.IPSET
     if s and ":" not in s:
         return AliasKind.HOST
     return AliasKind.INVALID
@@ -271,8 +274,38 @@ class Resolver:
             if s == "autogroup:danger-all":
                 return self.nodes
             return ()
+        found: dict[str, Node] = {}
+        for iv in self.literal_intervals(s):
+            for n in self.nodes_in(iv):
+                found.setdefault(n.name, n)
+        return tuple(n for n in self.nodes if n.name in found)
+
+    def literal_intervals(self, alias: str) -> list[Interval]:
+        """Addresses of an IP, hosts or ipset alias (an ipset's adds minus its removes)."""
+        s = alias.strip()
+        if alias_kind(s) is AliasKind.IPSET:
+            return self.ipset_intervals(s)
         iv = self.literal_interval(s)
-        return tuple(self.nodes_in(iv)) if iv else ()
+        return [iv] if iv else []
+
+    def ipset_intervals(self, name: str, seen: frozenset[str] = frozenset()) -> list[Interval]:
+        entry = self.policy.ipsets.get(name)
+        if entry is None or name in seen:
+            return []
+        ivs: list[Interval] = []
+        for ref in entry.members:
+            op, _, target = ref.text.strip().partition(" ")
+            if op not in ("add", "remove") or not target:
+                op, target = "add", ref.text.strip()
+            target = target.strip()
+            if target == "autogroup:internet":
+                part = self.dst_intervals(target)
+            elif alias_kind(target) is AliasKind.IPSET:
+                part = self.ipset_intervals(target, seen | {name})
+            else:
+                part = self.literal_intervals(target)
+            ivs = addrs.merge([*ivs, *part]) if op == "add" else addrs.subtract(ivs, part)
+        return ivs
 
     # ---- addresses ------------------------------------------------------------
 
@@ -301,9 +334,8 @@ class Resolver:
             return [(4, 0, (1 << 32) - 1), (6, 0, (1 << 128) - 1)]
         if s in ("autogroup:internet", "autogroup:self"):
             return []
-        iv = self.literal_interval(s)
-        if kind in (AliasKind.IP, AliasKind.HOST):
-            return [iv] if iv else []
+        if kind in (AliasKind.IP, AliasKind.HOST, AliasKind.IPSET):
+            return self.literal_intervals(s)
         out: list[Interval] = []
         for n in self.devices_for(s):
             out.extend(self.ivs[n.name])

@@ -122,3 +122,19 @@ def test_lookup_helpers(r: Resolver) -> None:
     assert r.node_by_ip("100.99.0.1") is None
     laptop = next(n for n in NODES if n.name == "laptop")
     assert [n.name for n in r.same_user(laptop)] == ["laptop", "phone"]
+
+
+def test_ipsets_add_and_remove_in_order() -> None:
+    doc = {
+        **BASE,
+        "acls": [],
+        "ipsets": {
+            "ipset:lan": ["add 10.1.0.0/16", "remove 10.1.2.0/24"],
+            "ipset:both": ["ipset:lan", "box"],
+        },
+    }
+    r = resolver(load_policy(json.dumps(doc)), NODES)
+    assert alias_kind("ipset:lan") is AliasKind.IPSET
+    assert r.src_prefixes("ipset:lan") == ["10.1.0.0/23", "10.1.3.0-10.1.255.255"]
+    assert r.src_prefixes("ipset:both") == ["10.1.0.0/23", "10.1.3.0-10.1.255.255", "100.64.0.10"]
+    assert [n.name for n in r.devices_for("ipset:both")] == ["web"]
