@@ -4,15 +4,18 @@
 never by scanning devices per rule. Public API (used by compile, evaluate, diff, graph):
 
 - ``Resolver(policy, nodes)``
-- ``kind(alias) -> AliasKind`` — how a policy string is read (``*``, user, group, tag,
-  autogroup, host, ip); leading/trailing blanks are ignored as the server does.
+- ``alias_kind(alias) -> AliasKind`` — how a policy string is read (``*``, user, group,
+  tag, autogroup, host, ip, ipset); leading/trailing blanks are ignored as the server does.
 - ``devices_for(alias) -> tuple[Node, ...]`` — devices the alias names: identities for
   users/groups/tags/autogroup:member/tagged/``*``; devices whose address lies in the
   literal for hosts and IPs/CIDRs. ``autogroup:self`` gives every untagged device.
 - ``src_intervals(alias) -> list[Interval]`` and ``src_prefixes(alias) -> list[str]`` —
   the addresses a source alias stands for (wire strings, ``*`` for danger-all).
 - ``dst_targets(alias) -> list[str]`` — the ``DstPorts[].IP`` strings of a destination
-  alias before per-device reduction (``*``, internet ranges, addresses/prefixes).
+  alias before per-device reduction (``*``, internet ranges, addresses/prefixes);
+  ``dst_pairs(alias)`` gives each with its interval, ``dst_intervals(alias)`` the ranges.
+- ``literal_intervals(alias)`` — addresses of an IP, hosts or ``ipset:`` alias;
+  ``tokens(intervals)`` renders intervals as the server lists them (one per address).
 - ``approved_routes(node)``, ``subnet_routes(node)``, ``is_exit_node(node)`` — routes after
   autoApprovers; subnet routes exclude the exit routes.
 - ``node_by_ip(addr) -> Node | None``, ``same_user(node) -> tuple[Node, ...]``.
