@@ -25,7 +25,14 @@ from typing import Any
 from tailcfg.policy import addrs
 from tailcfg.policy.compile import compile_nodes
 from tailcfg.policy.compiled import CompiledPolicy
-from tailcfg.policy.filter_match import Addr, DeviceIndex, PacketFilter, SshMatcher, parse_range
+from tailcfg.policy.filter_match import (
+    Addr,
+    DeviceIndex,
+    PacketFilter,
+    SrcCache,
+    SshMatcher,
+    parse_range,
+)
 from tailcfg.policy.model import Policy
 from tailcfg.policy.nodes import Node
 from tailcfg.policy.provenance import Provenance
@@ -199,6 +206,7 @@ class World:
         self._holders: dict[str, list[Holder]] = {}
         self._device_holders: dict[str, Holder] = {}
         self._points: dict[str, SrcPoint] = {}
+        self._src_cache: SrcCache = {}
         self._bits = {n.name: 1 << i for i, n in enumerate(self.nodes)}
         self.index = DeviceIndex([node_addrs(n) for n in self.nodes])
         self._provenance: Provenance | None = None
@@ -242,7 +250,9 @@ class World:
     def packet_filter(self, node: Node) -> PacketFilter:
         pf = self._filters.get(node.name)
         if pf is None:
-            pf = PacketFilter(self.compiled.nodes[node.name].packet_filter)
+            pf = PacketFilter(
+                self.compiled.nodes[node.name].packet_filter, src_cache=self._src_cache
+            )
             self._filters[node.name] = pf
         return pf
 

@@ -147,9 +147,19 @@ class DeviceIndex:
                 pairs[family].append((value, 1 << i))
         self._values = {f: [v for v, _ in sorted(p)] for f, p in pairs.items()}
         self._bits = {f: [b for _, b in sorted(p)] for f, p in pairs.items()}
+        self._memo: dict[tuple[int, int], int] = {}
+        self._keep: list[IntervalSet] = []  # keeps memoised sets alive (ids stay unique)
 
     def mask(self, addrs: IntervalSet, family: int) -> int:
-        """Devices whose ``family`` address lies in ``addrs``."""
+        """Devices whose ``family`` address lies in ``addrs`` (memoised per set object)."""
+        key = (id(addrs), family)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._memo[key] = self._mask(addrs, family)
+            self._keep.append(addrs)
+        return hit
+
+    def _mask(self, addrs: IntervalSet, family: int) -> int:
         values = self._values[family]
         bits = self._bits[family]
         out = 0
@@ -182,7 +192,20 @@ def _protos(rule: Mapping[str, Any]) -> frozenset[int]:
     return frozenset(int(p) for p in value) if value else DEFAULT_PROTOS
 
 
-def _compile_rule(index: int, rule: Mapping[str, Any]) -> _Rule:
+SrcCache = dict[tuple[str, ...], IntervalSet]
+
+
+def _src_set(specs: Sequence[str], cache: SrcCache | None) -> IntervalSet:
+    if cache is None:
+        return IntervalSet.from_specs(specs)
+    key = tuple(specs)
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = IntervalSet.from_specs(specs)
+    return hit
+
+
+def _compile_rule(index: int, rule: Mapping[str, Any], cache: SrcCache | None = None) -> _Rule:
     dsts = []
     for dp in rule.get("DstPorts") or ():
         ports = dp.get("Ports") or {}
@@ -202,30 +225,32 @@ def _compile_rule(index: int, rule: Mapping[str, Any]) -> _Rule:
                 single,
             )
         )
-    return _Rule(
-        index, IntervalSet.from_specs(rule.get("SrcIPs") or ()), tuple(dsts), _protos(rule)
-    )
+    return _Rule(index, _src_set(rule.get("SrcIPs") or (), cache), tuple(dsts), _protos(rule))
 
 
 class PacketFilter:
     """One device's packet filter, ready for many queries."""
 
-    def __init__(self, rules: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(
+        self, rules: Sequence[Mapping[str, Any]], *, src_cache: SrcCache | None = None
+    ) -> None:
+        """``src_cache`` shares parsed ``SrcIPs`` between the filters of one tailnet."""
         self.rules = tuple(rules)
-        self._compiled = tuple(_compile_rule(i, r) for i, r in enumerate(rules))
+        self._compiled = tuple(_compile_rule(i, r, src_cache) for i, r in enumerate(rules))
         self._cache: dict[tuple[Addr, int, frozenset[int]], list[tuple[IntervalSet, int]]] = {}
         self._union: dict[tuple[Addr, int, frozenset[int]], IntervalSet] = {}
         self._masks: dict[tuple[Addr, int, frozenset[int]], int] = {}
         self._rule_masks: dict[tuple[int, int], int] = {}
         # DstPorts naming one address, by address; the other rules are scanned.
-        self._by_dst: dict[Addr, list[tuple[int, int, int]]] = {}
+        self._by_dst: dict[Addr, dict[tuple[int, int], list[int]]] = {}
         self._wide: list[_Rule] = []
         for rule in self._compiled:
             if any(d.single is None for d in rule.dsts):
                 self._wide.append(rule)
             for d in rule.dsts:
                 if d.single is not None:
-                    self._by_dst.setdefault(d.single, []).append((rule.index, d.first, d.last))
+                    ranges = self._by_dst.setdefault(d.single, {})
+                    ranges.setdefault((d.first, d.last), []).append(rule.index)
 
     def _candidates(
         self, dst: Addr, port: int, protos: frozenset[int]
@@ -233,7 +258,10 @@ class PacketFilter:
         key = (dst, port, protos)
         hit = self._cache.get(key)
         if hit is None:
-            found = {i for i, a, b in self._by_dst.get(dst, ()) if a <= port <= b}
+            found: set[int] = set()
+            for (a, b), indices in self._by_dst.get(dst, {}).items():
+                if a <= port <= b:
+                    found.update(indices)
             for rule in self._wide:
                 if rule.index not in found and any(
                     d.first <= port <= d.last and dst in d.addrs for d in rule.dsts
