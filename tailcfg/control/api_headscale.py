@@ -130,7 +130,10 @@ async def put_policy(request: Request) -> Response:
     if not isinstance(text, str):
         raise ControlRequestError("policy must be a string")
     control = plane(request)
-    control.put_policy(text)
+    # Not in Headscale: an optional If-Match (the ETag is sha256 of the stored text), so
+    # `tailcfg policy push` is race-safe against the embedded plane in this dialect too.
+    if_match = request.headers.get("if-match")
+    control.put_policy(text, if_match=if_match.strip().strip('"') if if_match else None)
     stored = control.store.policy()
     assert stored is not None
     return JSONResponse({"policy": stored.text, "updatedAt": iso(stored.updated)})

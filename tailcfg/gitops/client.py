@@ -1,0 +1,299 @@
+"""Policy-file clients for each control backend: get -> (text, ETag), put with If-Match, validate.
+
+* Tailscale API v2 (and tailcfg's embedded control plane, which speaks it):
+  ``GET /api/v2/tailnet/{tailnet}/acl`` with ``Accept: application/hujson`` answers the
+  stored HuJSON (comments kept) and its ``ETag``; ``POST`` of the same path with
+  ``Content-Type: application/hujson`` and ``If-Match: "<etag>"`` replaces it (412 when the
+  ETag moved on; 400 ``{"message": "test(s) failed", "data": [{"user", "errors"}]}`` when
+  the policy's tests fail); ``POST .../acl/validate`` answers ``{}`` or that same shape.
+  Authenticated by an API key, or an OAuth client (scope ``policy_file``).
+* Headscale v1: ``GET /api/v1/policy`` answers ``{"policy": text, "updatedAt"}`` and
+  ``PUT /api/v1/policy`` takes ``{"policy": text}``. Headscale has no ETag: the client uses
+  sha256 of the stored text (what the embedded plane's ETag is), checks it just before
+  writing and sends ``If-Match`` too (the embedded plane enforces it; Headscale ignores it,
+  so a race window of one request remains there). There is no validate endpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol, Self
+from urllib.parse import quote
+
+import httpx
+
+from tailcfg.errors import BackendError, ConflictError
+from tailcfg.gitops.http import PolicyHttp, json_body, server_message
+from tailcfg.inventory import ControlConfig
+from tailcfg.keys.credentials import Credentials
+
+HUJSON = "application/hujson"
+
+
+@dataclass(frozen=True, slots=True)
+class RemotePolicy:
+    """The policy as the server stores it, and its ETag (unquoted; "" when there is none)."""
+
+    text: str
+    etag: str
+
+
+class ServerTestsFailed(BackendError):
+    """The server refused the policy; ``server_message`` and ``data`` are its own words."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(
+        self, what: str, message: str, data: list[Any], *, status: int | None = None
+    ) -> None:
+        self.server_message = message
+        self.data = data
+        self.server_text = render_failure(message, data)
+        head = f"{what}: {status} " if status is not None else f"{what}: "
+        super().__init__(head + self.server_text, status=status)
+
+
+def render_failure(message: str, data: list[Any]) -> str:
+    """The server's message and per-user failures, verbatim (as gitops-pusher prints them)."""
+    lines = [message]
+    for entry in data:
+        if isinstance(entry, dict) and isinstance(entry.get("errors"), list):
+            lines.append(f"For user {entry.get('user', '')}:")
+            lines.extend(f"- {error}" for error in entry["errors"])
+        else:
+            lines.append(json.dumps(entry))
+    return "\n".join(lines)
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def unquote_etag(value: str | None) -> str:
+    text = (value or "").strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    return text.strip('"')
+
+
+class PolicyClient(Protocol):
+    name: str
+    remote: str  # "backend url tailnet": the key of the recorded ETag
+
+    def get(self) -> RemotePolicy: ...
+
+    def put(self, text: str, *, if_match: str) -> RemotePolicy: ...
+
+    def validate(self, text: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class _Base:
+    _http: PolicyHttp
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _refusal(self, method: str, path: str, response: httpx.Response) -> BackendError:
+        """412 -> ConflictError; a body with ``data`` -> ServerTestsFailed; else BackendError."""
+        what = self._http.what(method, path)
+        status = response.status_code
+        message = self._http.scrub(server_message(response))
+        if status == 412:
+            return ConflictError(
+                f"{what}: {status} {message}: the remote policy changed since it was fetched"
+                " (another push won the If-Match race); fetch again and retry",
+                status=status,
+            )
+        body = json_body(response)
+        if isinstance(body, dict) and isinstance(body.get("data"), list) and body["data"]:
+            return ServerTestsFailed(what, message, body["data"], status=status)
+        return self._http.error(method, path, response)
+
+
+class TailscalePolicy(_Base):
+    """The policy file through Tailscale's API v2 (the embedded control plane speaks it too)."""
+
+    name = "tailscale"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        tailnet: str,
+        credentials: Credentials,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        if not (credentials.uses_oauth or credentials.tailscale_api_key):
+            raise BackendError(
+                "no Tailscale credentials: set TAILSCALE_API_KEY, or TAILSCALE_OAUTH_CLIENT_ID"
+                " and TAILSCALE_OAUTH_CLIENT_SECRET"
+            )
+        self._creds = credentials
+        self._http = PolicyHttp(
+            url, secrets=credentials.secrets(), transport=transport, sleep=sleep or time.sleep
+        )
+        self._acl = f"/api/v2/tailnet/{quote(tailnet, safe='')}/acl"
+        self._token: str | None = None
+        self.remote = f"tailscale {url} {tailnet}"
+
+    def _auth(self) -> str:
+        if self._token is None:
+            self._token = self._oauth() if self._creds.uses_oauth else self._creds.tailscale_api_key
+        return self._token or ""
+
+    def _oauth(self) -> str:
+        path = "/api/v2/oauth/token"
+        form = {
+            "client_id": self._creds.oauth_client_id or "",
+            "client_secret": self._creds.oauth_client_secret or "",
+            "grant_type": "client_credentials",
+            "scope": "policy_file",
+        }
+        response = self._http.send("POST", path, form=form)
+        if response.status_code != 200:
+            raise self._http.error("POST", path, response)
+        body = json_body(response)
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise BackendError("OAuth token endpoint answered without access_token")
+        self._http.add_secret(token)
+        return token
+
+    def _answer(self, method: str, response: httpx.Response) -> RemotePolicy:
+        if response.status_code != 200:
+            raise self._refusal(method, self._acl, response)
+        text = response.text
+        return RemotePolicy(text, unquote_etag(response.headers.get("ETag")) or sha256_hex(text))
+
+    def get(self) -> RemotePolicy:
+        headers = {"Accept": HUJSON}
+        return self._answer(
+            "GET", self._http.send("GET", self._acl, token=self._auth(), headers=headers)
+        )
+
+    def put(self, text: str, *, if_match: str) -> RemotePolicy:
+        headers = {"Accept": HUJSON, "Content-Type": HUJSON}
+        if if_match:
+            headers["If-Match"] = f'"{if_match}"'
+        response = self._http.send(
+            "POST", self._acl, token=self._auth(), headers=headers, content=text
+        )
+        return self._answer("POST", response)
+
+    def validate(self, text: str) -> bool:
+        path = f"{self._acl}/validate"
+        headers = {"Content-Type": HUJSON}
+        response = self._http.send("POST", path, token=self._auth(), headers=headers, content=text)
+        if response.status_code != 200:
+            raise self._refusal("POST", path, response)
+        body = json_body(response)
+        if isinstance(body, dict) and (body.get("message") or body.get("data")):
+            raw = body.get("data")
+            data: list[Any] = raw if isinstance(raw, list) else []
+            raise ServerTestsFailed(
+                self._http.what("POST", path), str(body.get("message", "")), data
+            )
+        return True
+
+
+class HeadscalePolicy(_Base):
+    """The policy through Headscale's REST API v1 (``/api/v1/policy``)."""
+
+    name = "headscale"
+    _path = "/api/v1/policy"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        credentials: Credentials,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        if not credentials.headscale_api_key:
+            raise BackendError("no Headscale credentials: set HEADSCALE_API_KEY")
+        self._token = credentials.headscale_api_key
+        self._http = PolicyHttp(
+            url, secrets=credentials.secrets(), transport=transport, sleep=sleep or time.sleep
+        )
+        self.remote = f"headscale {url}"
+
+    def _answer(self, method: str, response: httpx.Response) -> RemotePolicy:
+        if response.status_code != 200:
+            raise self._refusal(method, self._path, response)
+        body = json_body(response)
+        text = body.get("policy") if isinstance(body, dict) else None
+        if not isinstance(text, str):
+            raise BackendError(f"{self._http.what(method, self._path)}: answer without policy")
+        return RemotePolicy(text, sha256_hex(text))
+
+    def get(self) -> RemotePolicy:
+        response = self._http.send("GET", self._path, token=self._token)
+        if response.status_code == 404:
+            return RemotePolicy("", "")
+        return self._answer("GET", response)
+
+    def put(self, text: str, *, if_match: str) -> RemotePolicy:
+        current = self.get().etag
+        if current != if_match:
+            raise ConflictError(
+                f"{self._http.what('PUT', self._path)}: the remote policy changed since it was"
+                " fetched (another push won); fetch again and retry",
+                status=412,
+            )
+        headers = {"If-Match": f'"{if_match}"'} if if_match else {}
+        body = {"policy": text}
+        response = self._http.send(
+            "PUT", self._path, token=self._token, headers=headers, json_body=body
+        )
+        return self._answer("PUT", response)
+
+    def validate(self, text: str) -> bool:
+        """Headscale has no validate endpoint: False (the local lint and tests stand)."""
+        return False
+
+
+def open_policy_client(
+    control: ControlConfig,
+    *,
+    tailnet: str,
+    credentials: Credentials,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> TailscalePolicy | HeadscalePolicy:
+    """The policy client for the inventory's ``control`` section (a context manager)."""
+    if control.backend == "headscale":
+        return HeadscalePolicy(
+            control.url, credentials=credentials, transport=transport, sleep=sleep
+        )
+    return TailscalePolicy(
+        control.url, tailnet=tailnet, credentials=credentials, transport=transport, sleep=sleep
+    )
