@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
+from typing import Any
 
 from tailcfg.policy import addrs
 from tailcfg.policy.addrs import Interval
@@ -127,6 +128,8 @@ class Resolver:
         self.nodes: tuple[Node, ...] = tuple(nodes)
         self.ivs: dict[str, list[Interval]] = {n.name: node_intervals(n) for n in self.nodes}
         self._src_cache: dict[str, list[Interval]] = {}
+        # per-resolver memo for derived compilers (e.g. the SSH rules resolved once)
+        self.memo: dict[Any, Any] = {}
         self._addr_text: dict[Interval, str] = {}
         for n in self.nodes:
             for iv in self.ivs[n.name]:

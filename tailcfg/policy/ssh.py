@@ -168,5 +168,11 @@ class SshCompiler:
 
 
 def compile_ssh(policy: Policy, r: Resolver, node: Node, *, check_url: str) -> dict[str, Any]:
-    """One device's SSH policy (compiling many devices: use :class:`SshCompiler`)."""
-    return SshCompiler(policy, r, check_url=check_url).for_node(node)
+    """One device's SSH policy; the rules are resolved once per resolver and reused."""
+    if policy is not r.policy:
+        return SshCompiler(policy, r, check_url=check_url).for_node(node)
+    key = ("ssh", check_url)
+    compiler = r.memo.get(key)
+    if not isinstance(compiler, SshCompiler):
+        compiler = r.memo[key] = SshCompiler(policy, r, check_url=check_url)
+    return compiler.for_node(node)
