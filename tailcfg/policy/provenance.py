@@ -182,7 +182,7 @@ class Provenance:
     ) -> list[RuleRef]:
         """The rules that admit src -> dst:port (some protocol of ``protos``)."""
         if self.allow_all:
-            return [RuleRef("(no acls or grants: allow all)", 0, self.policy.span)]
+            return [RuleRef("default allow-all: no acls or grants", -1, self.policy.span)]
         hits = {i for i, a, b in self._by_addr.get(dst, ()) if a <= port <= b}
         for i in self._broad:
             if i not in hits and any(

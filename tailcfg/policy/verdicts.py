@@ -31,7 +31,8 @@ class RuleRef:
 
     @property
     def name(self) -> str:
-        return f"{self.section}[{self.index}]"
+        """``acls[3]``; a rule without an index (``index < 0``) is named by its section."""
+        return self.section if self.index < 0 else f"{self.section}[{self.index}]"
 
     def render(self) -> str:
         if self.span is None:
@@ -86,7 +87,8 @@ class TestEntry:
 
     @property
     def name(self) -> str:
-        return f"{self.section}[{self.index}]"
+        """``acls[3]``; a rule without an index (``index < 0``) is named by its section."""
+        return self.section if self.index < 0 else f"{self.section}[{self.index}]"
 
     @property
     def passed(self) -> bool:

@@ -223,5 +223,5 @@ def test_policy_without_rules_allows_everything() -> None:
     text = '{"tagOwners": {"tag:a": []}, "tests": [{"src": "tag:a", "accept": ["tag:a:22"]}]}'
     report = run_tests(load_policy(text, "p.hujson"))
     assert _pairs(report) == [
-        (True, "tag:a -> tag:a:22: accepted by p.hujson:1 ((no acls or grants: allow all)[0])")
+        (True, "tag:a -> tag:a:22: accepted by p.hujson:1 (default allow-all: no acls or grants)")
     ]
