@@ -257,7 +257,7 @@ class _Compiler:
         return {"SrcIPs": list(rule.src), "CapGrant": grants}
 
 
-def _peers(
+def peer_map(
     r: Resolver,
     filters: dict[str, list[dict[str, Any]]],
     via: list[tuple[tuple[str, ...], list[str]]],
@@ -321,7 +321,7 @@ def compile_nodes(policy: Policy, resolver: Resolver, *, check_url: str) -> Comp
     """Compile every device of ``resolver`` (see :func:`tailcfg.policy.engine.compile_policy`)."""
     c = _Compiler(build_rules(policy, resolver), resolver)
     filters = {n.name: c.node_filter(n) for n in resolver.nodes}
-    peers = _peers(resolver, filters, c.via_pairs())
+    peers = peer_map(resolver, filters, c.via_pairs())
     out: dict[str, CompiledNode] = {}
     sshc = SshCompiler(policy, resolver, check_url=check_url)
     for n in resolver.nodes:
