@@ -93,6 +93,10 @@ def render_text(report: VerifyReport, console: Console) -> None:
             colour = STYLE.get(row.status, "")
             what = f"{row.location}: {row.status} {row.section}[{row.entry}] {row.test}"
             console.print(f"[{colour}]{what}[/]: {row.reason}", highlight=False, soft_wrap=True)
+    for row in report.rows:
+        if row.warning:
+            what = f"{row.location}: warning {row.section}[{row.entry}] {row.test}"
+            console.print(f"[yellow]{what}[/]: {row.warning}", highlight=False, soft_wrap=True)
     for problem in report.problems:
         console.print(f"[yellow]note[/]: {problem}", highlight=False, soft_wrap=True)
     if report.drill is not None:

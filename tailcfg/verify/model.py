@@ -47,6 +47,7 @@ class Row:
     time_ms: float
     probes: tuple[Probe, ...] = ()
     location: str = ""  # policy.hujson:LINE:COL
+    warning: str = ""  # holds, but something on the way deserves a look
 
     @property
     def failed(self) -> bool:
@@ -160,6 +161,7 @@ def _row_json(r: Row) -> dict[str, Any]:
         "observed": r.observed,
         "status": r.status,
         "reason": r.reason,
+        "warning": r.warning,
         "time_ms": round(r.time_ms, 3),
         "probes": [
             {

@@ -103,7 +103,9 @@ async def run_row(result: TestResult, mesh: Mesh) -> Row:
     )
     location = f"{result.span.path}:{result.span.line}:{result.span.col}"
 
-    def row(observed: str, status: str, reason: str, probes: Sequence[Probe] = ()) -> Row:
+    def row(
+        observed: str, status: str, reason: str, probes: Sequence[Probe] = (), warning: str = ""
+    ) -> Row:
         elapsed = (time.monotonic() - started) * 1000
         return Row(
             result.section,
@@ -117,6 +119,7 @@ async def run_row(result: TestResult, mesh: Mesh) -> Row:
             elapsed,
             tuple(probes),
             location,
+            warning,
         )
 
     srcs = mesh.having(result.src)
@@ -143,15 +146,36 @@ async def run_row(result: TestResult, mesh: Mesh) -> Row:
         outcomes = ["accept" if p.ok else "deny" for p in probes]
     observed = _aggregate(outcomes)
     detail = _explain(observed, probes)
+    warning = ""
     if ssh:
-        detail = f"ssh policy: {', '.join(f'{s.name}->{d.name} {o}' for (s, d, _), o in zip(pairs, outcomes, strict=True))}; tcp/22: {detail}"  # noqa: E501
-    if observed != expected:
-        return row(
-            observed, MISMATCH, f"expected {expected}, observed {observed}: {detail}", probes
+        decided = ", ".join(
+            f"{s.name}->{d.name} {o}" for (s, d, _), o in zip(pairs, outcomes, strict=True)
         )
+        detail = f"ssh policy: {decided}; tcp/22: {detail}"
+        warning = _port22_warning(pairs, outcomes, probes)
+    if observed != expected:
+        reason = f"expected {expected}, observed {observed}: {detail}"
+        return row(observed, MISMATCH, reason, probes, warning)
     if engine != expected:
-        return row(observed, MISMATCH, f"the engine says {engine}: {detail}", probes)
-    return row(observed, OK, detail, probes)
+        return row(observed, MISMATCH, f"the engine says {engine}: {detail}", probes, warning)
+    return row(observed, OK, detail, probes, warning)
+
+
+def _port22_warning(
+    pairs: Sequence[tuple[Member, Member, str]], outcomes: Sequence[str], probes: Sequence[Probe]
+) -> str:
+    """SSH allowed by the SSH policy while the packet filter drops TCP/22 on the way."""
+    blocked = [
+        f"{s.name}->{d.name}"
+        for (s, d, _), o, p in zip(pairs, outcomes, probes, strict=True)
+        if o in ("accept", "check") and not p.ok
+    ]
+    if not blocked:
+        return ""
+    return (
+        f"the SSH policy admits {', '.join(blocked)} but the packet filter drops TCP/22 "
+        "there: Tailscale SSH also needs an access rule (acls/grants) to port 22"
+    )
 
 
 def _ssh_outcome(mesh: Mesh, src: Member, dst: Member, login: str) -> str:

@@ -82,6 +82,19 @@ def test_probes_go_where_the_policy_says(report: VerifyReport) -> None:
     assert check.reason.startswith("ssh policy: laptop->monitor check; tcp/22: ")
 
 
+def test_ssh_admitted_but_port_22_filtered_is_a_warning(report: VerifyReport) -> None:
+    # The example's SSH rule lets ops check into tag:monitoring, but no ACL or grant opens
+    # TCP/22 from odin's laptop to monitor: the row holds (sshTests judge the SSH policy),
+    # with a warning.
+    assert [(r.test, r.warning) for r in report.rows if r.warning] == [
+        (
+            "odin@example.com -> odin@tag:monitoring",
+            "the SSH policy admits laptop->monitor but the packet filter drops TCP/22 there: "
+            "Tailscale SSH also needs an access rule (acls/grants) to port 22",
+        )
+    ]
+
+
 def test_revocation_drill_within_one_second(report: VerifyReport) -> None:
     drill = report.drill
     assert drill is not None
