@@ -39,11 +39,12 @@ def control(tmp_path: Path) -> Iterator[RunningControl]:
         yield c
 
 
-def mint(control: RunningControl, path: Path, *tags: str) -> str:
+def mint(control: RunningControl, path: Path, *tags: str, reusable: bool = False) -> str:
+    create = {"preauthorized": True, "reusable": reusable, "tags": list(tags)}
     response = httpx.post(
         f"{control.url}/api/v2/tailnet/-/keys",
         headers={"Authorization": f"Bearer {control.admin_key}"},
-        json={"capabilities": {"devices": {"create": {"preauthorized": True, "tags": list(tags)}}}},
+        json={"capabilities": {"devices": {"create": create}}},
     )
     response.raise_for_status()
     key = str(response.json()["key"])
@@ -126,6 +127,30 @@ def test_restart_from_state_needs_no_auth_key(control: RunningControl, tmp_path:
     first = asyncio.run(run_once())
     node.auth_key_file.unlink()  # a known machine re-registers with its keys alone
     assert asyncio.run(run_once()) == first
+
+
+def test_expired_node_key_registers_again_with_the_auth_key(
+    control: RunningControl, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "a.authkey"
+    mint(control, key_file, reusable=True)
+
+    async def run_once(expire: bool) -> tuple[str, str, int]:
+        async with NodeAgent(
+            control.url, auth_key_file=key_file, state_dir=tmp_path / "a", hostname="a"
+        ) as node:
+            if expire:
+                response = httpx.post(
+                    f"{control.url}/api/v2/device/{node.identity['NodeID']}/expire",
+                    headers={"Authorization": f"Bearer {control.admin_key}"},
+                )
+                response.raise_for_status()
+            return node.node_key, node.addresses[0], int(node.identity["NodeID"])
+
+    old_key, address, device = asyncio.run(run_once(expire=True))
+    new_key, address2, device2 = asyncio.run(run_once(expire=False))
+    assert new_key != old_key  # a fresh node key, registered with the (reusable) auth key
+    assert (address2, device2) == (address, device)  # the same machine, the same device
 
 
 def test_rotate_node_key_keeps_the_tunnel(control: RunningControl, tmp_path: Path) -> None:
