@@ -70,18 +70,24 @@ class Side:
 
 @dataclass(slots=True)
 class Universe:
-    """The devices both sides are compiled on, and an index of the source devices."""
+    """The devices both sides are compiled on, and an index of them as sources.
+
+    Stand-in routers have no user and no tag (so they count as ``autogroup:member`` in
+    the engine); they are sources like any device but :attr:`hidden` from reports.
+    """
 
     nodes: tuple[Node, ...]
     standins: frozenset[str]
     topology: bool
     sources: tuple[Node, ...] = ()
+    hidden: frozenset[str] = frozenset()  # stand-in routers: sources, never shown
     index: DeviceIndex = field(init=False)
     device_addrs: frozenset[tuple[int, int]] = field(init=False)
     by_addr: dict[tuple[int, int], int] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.sources = tuple(n for n in self.nodes if n.tags or n.user)
+        self.sources = self.nodes
+        self.hidden = frozenset(n.name for n in self.nodes if not (n.tags or n.user))
         self.index = DeviceIndex([node_addrs(n) for n in self.sources])
         self.by_addr = {a: i for i, n in enumerate(self.sources) for a in node_addrs(n)}
         self.device_addrs = frozenset(self.by_addr)
@@ -242,6 +248,7 @@ class _DeviceDelta:
     def __init__(self, u: Universe, node: Node, old: Side, new: Side) -> None:
         self.u = u
         self.node = node
+        self.own = node_addrs(node)
         dev = u.device_addrs
         self.rules = (
             _rules(old.compiled.nodes[node.name].packet_filter, dev),
@@ -255,14 +262,18 @@ class _DeviceDelta:
         net_cuts = [iv for rules in self.rules for r in rules for iv in r.src_net]
         self.src_atoms = _segments(net_cuts, addrs.merge(net_cuts))
         self.src_keys = [(v, lo) for v, lo, _ in self.src_atoms]
-        self.own = node_addrs(node)
 
     def _served(self, r: Resolver) -> list[Interval]:
-        routes = [iv for x in r.approved_routes(self.node) if (iv := addrs.parse_interval(x))]
-        return subtract(addrs.merge(routes), _TAILNET)
+        """Addresses routed by this device: subnet routes; exit routes minus the tailnet."""
+        out: list[Interval] = []
+        for route in r.approved_routes(self.node):
+            iv = addrs.parse_interval(route)
+            if iv is not None:
+                out.extend(subtract([iv], _TAILNET) if addrs.is_exit_route(route) else [iv])
+        return subtract(addrs.merge(out), [(f, a, a) for f, a in self.own])
 
     def _src_mask(self, rule: _Rule, family: int) -> int:
-        ivs = IntervalSet(iv for iv in rule.src_dev if iv[0] == family)
+        ivs = IntervalSet(iv for iv in (*rule.src_dev, *rule.src_net) if iv[0] == family)
         mask = self.u.index.mask(ivs, family)
         shift = len(self.u.sources)
         for iv in rule.src_net:

@@ -139,9 +139,10 @@ class Labeler:
             for name, g in p.groups.items():
                 members = frozenset(m.text.strip().lower() for m in g.members)
                 self.groups.setdefault(name, members)
-        self.all = frozenset(n.name for n in u.sources)
-        self.members = frozenset(n.name for n in u.sources if not n.tags)
-        self.tagged = frozenset(n.name for n in u.sources if n.tags)
+        shown = [n for n in u.sources if n.name not in u.hidden]
+        self.all = frozenset(n.name for n in shown)
+        self.members = frozenset(n.name for n in shown if not n.tags)
+        self.tagged = frozenset(n.name for n in shown if n.tags)
         self.by_tag: dict[str, set[str]] = {}
         self.by_user: dict[str, set[str]] = {}
         self.identity: dict[str, str] = {}
@@ -158,10 +159,12 @@ class Labeler:
         out = []
         for iv in addrs.merge(ivs):
             name = self.hosts.get(iv)
-            if name is None:
-                name = ", ".join(addrs.render(p) for p in addrs.split_prefixes(iv))
-            out.append(name)
+            out.append(addrs.render(iv) if name is None else f"{name} ({addrs.render(iv)})")
         return out
+
+    def _standin(self, router: str) -> list[str]:
+        iv = addrs.parse_interval(self.u.label(router))
+        return self.nets([iv]) if iv is not None else [self.u.label(router)]
 
     def routed(self, router: str, ivs: Sequence[Interval]) -> list[str]:
         merged = addrs.merge(ivs)
@@ -171,7 +174,7 @@ class Labeler:
             space = [s for s in served if s[0] == family]
             if space and _covers(merged, space):
                 merged = _minus(merged, space)
-                labels.append("*" if router not in self.u.standins else self.u.label(router))
+                labels.extend(["*"] if router not in self.u.standins else self._standin(router))
             inet = [iv for iv in _INTERNET if iv[0] == family]
             if merged and _covers(merged, inet):
                 merged = _minus(merged, inet)
@@ -184,11 +187,12 @@ class Labeler:
     # ---- identities -----------------------------------------------------------
 
     def sources(self, keys: Iterable[SrcKey]) -> tuple[str, ...]:
-        devs = {k[1] for k in keys if k[0] == "dev"}
+        devs = {k[1] for k in keys if k[0] == "dev"} - self.u.hidden
         nets = addrs.merge(k[1:] for k in keys if k[0] == "net")
         head: list[str] = []
-        if nets and _covers(nets, _WILDCARD):
-            nets = _minus(nets, _WILDCARD)
+        wild = [w for f in (4, 6) if _covers(nets, ws := _family(_WILDCARD, f)) for w in ws]
+        if wild:
+            nets = _minus(nets, wild)
             if devs >= self.all:
                 head.append("*")
                 devs = set()
@@ -226,8 +230,12 @@ class Labeler:
         return tuple(sorted(names, key=lambda n: (n != "root", n == NONROOT, n)))
 
 
+def _family(ivs: Sequence[Interval], family: int) -> list[Interval]:
+    return [iv for iv in ivs if iv[0] == family]
+
+
 def _covers(ivs: Sequence[Interval], need: Sequence[Interval]) -> bool:
-    return all(any(addrs.contains(m, w) for m in ivs) for w in need)
+    return bool(need) and all(any(addrs.contains(m, w) for m in ivs) for w in need)
 
 
 def _minus(ivs: Sequence[Interval], holes: Sequence[Interval]) -> list[Interval]:
@@ -242,7 +250,9 @@ def _merge_rows(
         by_dst.setdefault((dst, what), []).append(src)
     by_src: dict[tuple[tuple[str, ...], Any], list[str]] = {}
     for (dst, what), srcs in by_dst.items():
-        by_src.setdefault((lab.sources(srcs), what), []).append(dst)
+        labels = lab.sources(srcs)
+        if labels:  # not only hidden stand-in routers
+            by_src.setdefault((labels, what), []).append(dst)
     out = [(src, tuple(sorted(set(dsts))), what) for (src, what), dsts in by_src.items()]
     return sorted(out, key=lambda r: (r[0], r[1], repr(r[2])))
 
@@ -253,7 +263,8 @@ def _access(lab: Labeler, facts: Facts) -> tuple[AccessChange, ...]:
     for (src, dst), pm in facts.items():
         ports = port_specs(pm)
         if dst[0] == "dev":
-            rows[(src, lab.u.label(dst[1]), ports)] = None
+            if dst[1] not in lab.u.hidden:
+                rows[(src, lab.u.label(dst[1]), ports)] = None
         else:
             routed.setdefault((src, dst[1], ports), []).append(dst[2:])
     for (src, router, ports), ivs in routed.items():
@@ -281,6 +292,7 @@ def group_ssh(
     rows = [
         (("dev", src), u.label(dst), (a, b, lab.logins(names)))
         for (src, dst, a, b), names in logins.items()
+        if dst not in u.hidden
     ]
     gained: list[SshChange] = []
     lost: list[SshChange] = []
