@@ -46,6 +46,7 @@ def declared_member(host: Host) -> Member:
 async def start_node(
     stack: contextlib.AsyncExitStack, url: str, host: Host, auth_key_file: Path, state: Path
 ) -> NodeAgent:
+    """Start a node for ``host``; ``stack`` closes it (also when starting fails)."""
     agent = NodeAgent(
         url,
         auth_key_file=auth_key_file,
@@ -54,7 +55,9 @@ async def start_node(
         advertise_routes=advertised(host),
         start_timeout=15.0,
     )
-    return await stack.enter_async_context(agent)
+    stack.push_async_callback(agent.close)
+    await agent.start()
+    return agent
 
 
 class Api:

@@ -269,19 +269,26 @@ async def _start_nodes(
     work: Path,
     on_event: EventSink,
 ) -> tuple[dict[str, NodeAgent], list[HostResult]]:
+    """Start every node at once; the results in inventory order."""
+    names = [n for n in repo.hosts if n not in failed]
+    started = time.monotonic()
+    starts = [
+        start_node(stack, url, repo.hosts[n], keys[n].auth_key_file, work / "nodes" / n / "state")
+        for n in names
+    ]
+    outcome = dict(zip(names, await asyncio.gather(*starts, return_exceptions=True), strict=True))
+    seconds = time.monotonic() - started
     agents: dict[str, NodeAgent] = {}
     hosts: list[HostResult] = []
     for name, host in repo.hosts.items():
-        if name in failed:
-            hosts.append(HostResult(name, False, f"did not join: {failed[name]}"))
-            continue
-        t = time.monotonic()
-        try:
-            key_file = keys[name].auth_key_file
-            agent = await start_node(stack, url, host, key_file, work / "nodes" / name / "state")
-        except TailcfgError as exc:
-            hosts.append(HostResult(name, False, f"did not join: {exc}"))
-            on_event(Event("host", f"{name}: did not join: {exc}", ok=False))
+        agent = outcome.get(name)
+        if name in failed or not isinstance(agent, NodeAgent):
+            if isinstance(agent, BaseException) and not isinstance(agent, TailcfgError):
+                raise agent
+            why = failed.get(name) or str(agent)
+            hosts.append(HostResult(name, False, f"did not join: {why}"))
+            if name not in failed:
+                on_event(Event("host", f"{name}: did not join: {why}", ok=False))
             continue
         agents[agent.name] = agent
         ok = set(agent.tags) == set(host.tags)
@@ -290,9 +297,7 @@ async def _start_nodes(
         if not ok and set(minted) != set(host.tags):
             detail += f": its auth key was minted with tags {minted}"
         hosts.append(
-            HostResult(
-                name, ok, detail, agent.tags, agent.addresses, agent.endpoint, time.monotonic() - t
-            )
+            HostResult(name, ok, detail, agent.tags, agent.addresses, agent.endpoint, seconds)
         )
         up = f"{name}: up as {', '.join(agent.addresses)} tags={list(agent.tags)}"
         on_event(Event("host", up, ok=ok))
