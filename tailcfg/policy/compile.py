@@ -29,6 +29,7 @@ from tailcfg.policy.filters import (
 )
 from tailcfg.policy.model import Policy
 from tailcfg.policy.nodes import Node
+from tailcfg.policy.peers import peer_map
 from tailcfg.policy.resolve import Resolver
 from tailcfg.policy.ssh import SshCompiler
 
@@ -257,66 +258,6 @@ class _Compiler:
         return {"SrcIPs": list(rule.src), "CapGrant": grants}
 
 
-def peer_map(
-    r: Resolver,
-    filters: dict[str, list[dict[str, Any]]],
-    via: list[tuple[tuple[str, ...], list[str]]],
-) -> dict[str, set[str]]:
-    """Devices that may talk, in either direction, by the compiled filters and via routes.
-
-    A source reaches the devices with its addresses and the subnet routers whose approved
-    routes overlap it (traffic from a subnet arrives through its router).
-    """
-    peers: dict[str, set[str]] = {n.name: set() for n in r.nodes}
-    cache: dict[tuple[str, ...], frozenset[str]] = {}
-    token_cache: dict[str, tuple[str, ...]] = {}
-    everyone = frozenset(n.name for n in r.nodes)
-    routers = [(n.name, ivs) for n in r.nodes if (ivs := r.subnet_route_intervals(n))]
-    for via_src, via_routers in via:
-        via_reach = everyone if "*" in via_src else _reached(r, via_src, token_cache, routers)
-        for router in via_routers:
-            peers[router] |= via_reach
-            for other in via_reach:
-                peers[other].add(router)
-    for name, rules in filters.items():
-        keys = {tuple(rule["SrcIPs"]) for rule in rules}
-        reach: set[str] = set()
-        for src in keys:
-            names = cache.get(src)
-            if names is None:
-                names = (
-                    everyone if "*" in src else frozenset(_reached(r, src, token_cache, routers))
-                )
-                cache[src] = names
-            reach |= names
-        peers[name] |= reach
-        for other in reach:
-            peers[other].add(name)
-    for name, s in peers.items():
-        s.discard(name)
-    return peers
-
-
-def _reached(
-    r: Resolver,
-    src: tuple[str, ...],
-    cache: dict[str, tuple[str, ...]],
-    routers: list[tuple[str, list[Interval]]],
-) -> set[str]:
-    out: set[str] = set()
-    for s in src:
-        names = cache.get(s)
-        if names is None:
-            iv = addrs.parse_interval(s)
-            found: list[str] = []
-            if iv is not None:
-                found = [n.name for n in r.nodes_in(iv)]
-                found += [name for name, ivs in routers if any(addrs.overlaps(iv, x) for x in ivs)]
-            names = cache[s] = tuple(found)
-        out.update(names)
-    return out
-
-
 def compile_nodes(policy: Policy, resolver: Resolver, *, check_url: str) -> CompiledPolicy:
     """Compile every device of ``resolver`` (see :func:`tailcfg.policy.engine.compile_policy`)."""
     c = _Compiler(build_rules(policy, resolver), resolver)
@@ -326,5 +267,5 @@ def compile_nodes(policy: Policy, resolver: Resolver, *, check_url: str) -> Comp
     sshc = SshCompiler(policy, resolver, check_url=check_url)
     for n in resolver.nodes:
         ssh = sshc.for_node(n)
-        out[n.name] = CompiledNode(n.name, filters[n.name], ssh, sorted(peers[n.name]))
+        out[n.name] = CompiledNode(n.name, filters[n.name], ssh, peers[n.name])
     return CompiledPolicy(out)

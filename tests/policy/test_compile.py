@@ -267,3 +267,25 @@ def test_check_url_is_the_control_servers(check_url: str) -> None:
     )
     rules = compile_policy(policy, NODES, check_url=check_url).nodes["db"].ssh_policy["rules"]
     assert rules[0]["action"]["holdAndDelegate"].startswith(check_url + "/machine/ssh/action/")
+
+
+def test_subnet_sources_make_their_router_a_peer() -> None:
+    c = compiled(acls=[{"action": "accept", "src": ["lan"], "dst": ["tag:db:5432"]}])
+    assert c.nodes["db"].peers == ["router"]
+    assert c.nodes["router"].peers == ["db"]
+
+
+def test_app_only_via_grants_pair_sources_with_the_router() -> None:
+    c = compiled(
+        grants=[
+            {
+                "src": ["freya@example.com"],
+                "dst": ["10.1.0.0/16"],
+                "app": {"example.com/cap/x": [{}]},
+                "via": ["tag:router"],
+            }
+        ]
+    )
+    assert filters(c) == {}
+    assert c.nodes["tablet"].peers == ["router"]
+    assert c.nodes["router"].peers == ["tablet"]
