@@ -93,6 +93,45 @@ def _explain(observed: str, probes: Sequence[Probe]) -> str:
     return ", ".join(shown) + more if shown else observed
 
 
+Pair = tuple[Member, Member, str]  # source, destination device, address probed
+
+
+def _pairs(result: TestResult, mesh: Mesh) -> list[Pair] | tuple[str, str, str]:
+    """The (source, destination) pairs to probe, or (observed, status, reason) if none."""
+    srcs = mesh.having(result.src)
+    if not srcs:
+        why = mesh.missing(result.src)
+        if why is None:
+            return "-", NOT_PROBED, f"no device in the inventory has identity {result.src}"
+        return "none", MISMATCH, why
+    alias = result.dst if result.section == "sshTests" else split_dst(result.dst)[0]
+    pairs = [(s, d, a) for s in srcs for d, a in targets(alias, s, mesh) if d.name != s.name]
+    if pairs:
+        return pairs
+    why = mesh.missing(alias) if alias.startswith("tag:") else None
+    if why is not None:
+        return "none", MISMATCH, why
+    return "-", NOT_PROBED, f"no device other than the source holds {alias}"
+
+
+async def _observe(
+    result: TestResult, mesh: Mesh, pairs: list[Pair], proto: str, port: int
+) -> tuple[str, str, list[Probe], str]:
+    """Probe every pair: (observed, detail, probes, warning)."""
+    coros = [_probe(mesh.agents[s.name], d, a, proto, port, mesh.timeout) for s, d, a in pairs]
+    probes = list(await asyncio.gather(*coros))
+    if result.section != "sshTests":
+        observed = _aggregate(["accept" if p.ok else "deny" for p in probes])
+        return observed, _explain(observed, probes), probes, ""
+    outcomes = [_ssh_outcome(mesh, s, d, result.login or "") for s, d, _ in pairs]
+    observed = _aggregate(outcomes)
+    decided = ", ".join(
+        f"{s.name}->{d.name} {o}" for (s, d, _), o in zip(pairs, outcomes, strict=True)
+    )
+    detail = f"ssh policy: {decided}; tcp/22: {_explain(observed, probes)}"
+    return observed, detail, probes, _port22_warning(pairs, outcomes, probes)
+
+
 async def run_row(result: TestResult, mesh: Mesh) -> Row:
     """Probe one assertion and compare with its expectation and the engine's verdict."""
     started = time.monotonic()
@@ -122,37 +161,14 @@ async def run_row(result: TestResult, mesh: Mesh) -> Row:
             warning,
         )
 
-    srcs = mesh.having(result.src)
-    if not srcs:
-        why = mesh.missing(result.src)
-        if why is None:
-            return row("-", NOT_PROBED, f"no device in the inventory has identity {result.src}")
-        return row("none", MISMATCH, why)
-    alias, port = (result.dst, 22) if ssh else split_dst(result.dst)
     proto = "tcp" if ssh else PROTOS.get(result.proto)
     if proto is None:
         return row("-", NOT_PROBED, f"no probe for protocol {result.proto}")
-    pairs = [(s, d, a) for s in srcs for d, a in targets(alias, s, mesh) if d.name != s.name]
-    if not pairs:
-        why = mesh.missing(alias) if alias.startswith("tag:") else None
-        if why is not None:
-            return row("none", MISMATCH, why)
-        return row("-", NOT_PROBED, f"no device other than the source holds {alias}")
-    coros = [_probe(mesh.agents[s.name], d, a, proto, port, mesh.timeout) for s, d, a in pairs]
-    probes = await asyncio.gather(*coros)
-    if ssh:
-        outcomes = [_ssh_outcome(mesh, s, d, result.login or "") for s, d, _ in pairs]
-    else:
-        outcomes = ["accept" if p.ok else "deny" for p in probes]
-    observed = _aggregate(outcomes)
-    detail = _explain(observed, probes)
-    warning = ""
-    if ssh:
-        decided = ", ".join(
-            f"{s.name}->{d.name} {o}" for (s, d, _), o in zip(pairs, outcomes, strict=True)
-        )
-        detail = f"ssh policy: {decided}; tcp/22: {detail}"
-        warning = _port22_warning(pairs, outcomes, probes)
+    pairs = _pairs(result, mesh)
+    if isinstance(pairs, tuple):
+        return row(*pairs)
+    port = 22 if ssh else split_dst(result.dst)[1]
+    observed, detail, probes, warning = await _observe(result, mesh, pairs, proto, port)
     if observed != expected:
         reason = f"expected {expected}, observed {observed}: {detail}"
         return row(observed, MISMATCH, reason, probes, warning)
@@ -161,9 +177,7 @@ async def run_row(result: TestResult, mesh: Mesh) -> Row:
     return row(observed, OK, detail, probes, warning)
 
 
-def _port22_warning(
-    pairs: Sequence[tuple[Member, Member, str]], outcomes: Sequence[str], probes: Sequence[Probe]
-) -> str:
+def _port22_warning(pairs: Sequence[Pair], outcomes: Sequence[str], probes: Sequence[Probe]) -> str:
     """SSH allowed by the SSH policy while the packet filter drops TCP/22 on the way."""
     blocked = [
         f"{s.name}->{d.name}"

@@ -157,25 +157,19 @@ async def _with_control(
     t0 = time.monotonic()
     keys, failed = await _bootstrap(options, repo, url, admin_key, work, on_event)
     t1 = time.monotonic()
-    value = hujson.parse(repo.policy.read_text(encoding="utf-8"), str(repo.policy)).value
-    assert isinstance(value, dict)
-    names = Names.from_policy(value)
-    policy = load_policy(repo.policy.read_text(encoding="utf-8"), report.policy)
     api = Api(url, admin_key)
     try:
         async with contextlib.AsyncExitStack() as stack:
             agents, hosts = await _start_nodes(stack, repo, url, keys, failed, work, on_event)
-            approved = await approve(api, agents, value.get("autoApprovers") or {}, names)
-            late = await wait_for_mesh(
-                agents, policy, await api.devices(), timeout=options.mesh_timeout
+            mesh, late = await _form_mesh(api, agents, hosts, repo, report.policy, options)
+            on_event(
+                Event(
+                    "mesh",
+                    "mesh incomplete" if late else f"mesh of {len(agents)} nodes ready",
+                    ok=not late,
+                )
             )
             t2 = time.monotonic()
-            ready = f"mesh of {len(agents)} nodes ready" if not late else "mesh incomplete"
-            on_event(Event("mesh", ready, ok=not late))
-            members = tuple(member_of(a, approved.get(n, ())) for n, a in agents.items())
-            declared = tuple(declared_member(h) for h in repo.hosts.values())
-            notes = {h.name: _short(h.detail) for h in hosts}
-            mesh = Mesh(agents, members, declared, notes, names, options.probe_timeout)
             rows = await _probe_all(engine, mesh, on_event)
             t3 = time.monotonic()
             drill = None
@@ -207,6 +201,28 @@ async def _with_control(
     finally:
         await api.aclose()
     return report
+
+
+async def _form_mesh(
+    api: Api,
+    agents: dict[str, NodeAgent],
+    hosts: list[HostResult],
+    repo: Inventory,
+    policy_name: str,
+    options: VerifyOptions,
+) -> tuple[Mesh, list[str]]:
+    """Approve routes, wait for every node's peers; the mesh and the nodes still lagging."""
+    text = repo.policy.read_text(encoding="utf-8")
+    value = hujson.parse(text, str(repo.policy)).value
+    assert isinstance(value, dict)
+    names = Names.from_policy(value)
+    approved = await approve(api, agents, value.get("autoApprovers") or {}, names)
+    policy = load_policy(text, policy_name)
+    late = await wait_for_mesh(agents, policy, await api.devices(), timeout=options.mesh_timeout)
+    members = tuple(member_of(a, approved.get(n, ())) for n, a in agents.items())
+    declared = tuple(declared_member(h) for h in repo.hosts.values())
+    notes = {h.name: _short(h.detail) for h in hosts}
+    return Mesh(agents, members, declared, notes, names, options.probe_timeout), late
 
 
 def _short(detail: str) -> str:
