@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from tailcfg.hujson.build import Flat
 from tailcfg.hujson.cst import (
-    Arr,
     Composite,
     Member,
     Node,
@@ -242,4 +241,4 @@ def _flush(rows: list[tuple[Node, int]]) -> None:
     rows.clear()
 
 
-__all__ = ["Arr", "format_node", "format_text", "normalize_string"]
+__all__ = ["format_node", "format_text", "normalize_string"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tailcfg.hujson.cst import Extra, Node, Obj, last_node, pack
+from tailcfg.hujson.cst import Extra, Node, last_node, pack
 from tailcfg.hujson.document import scan
 
 _NOT_WS = re.compile(r"[^ \t\r\n]")
@@ -57,4 +57,4 @@ def minimize(text: str, path: str = "<input>") -> str:
     return pack(root)
 
 
-__all__ = ["Obj", "minimize", "standardize"]
+__all__ = ["minimize", "standardize"]

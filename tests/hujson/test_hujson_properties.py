@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tailcfg.errors import HujsonError
-from tailcfg.hujson import Document, fast, format_text, parse
+from tailcfg.hujson import Document, fast, format_text, parse, parse_bytes
 from tailcfg.hujson.build import build
 from tailcfg.hujson.cst import Node, Obj, pack
 from tailcfg.hujson.document import scan
@@ -199,3 +200,33 @@ def test_collapsed_tree_formats_like_the_full_tree_examples(text: str) -> None:
     root, _ = scan(text)
     format_node(root)
     assert format_text(text) == pack(root)
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "homelab" / "policy.hujson"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_byte_mutations_of_a_real_policy(data: st.DataObject) -> None:
+    """Random byte edits (including invalid UTF-8) never raise anything but HujsonError."""
+    if not EXAMPLE.exists():
+        pytest.skip("examples/homelab/policy.hujson is not in this checkout")
+    raw = bytearray(EXAMPLE.read_bytes())
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, len(raw) - 1))
+        byte = data.draw(st.integers(0, 255))
+        op = data.draw(st.sampled_from(["insert", "delete", "replace"]))
+        if op == "insert":
+            raw.insert(pos, byte)
+        elif op == "delete":
+            del raw[pos]
+        else:
+            raw[pos] = byte
+    try:
+        doc = parse_bytes(bytes(raw), "policy.hujson")
+    except HujsonError as exc:
+        assert exc.diagnostic.span.path == "policy.hujson"
+        return
+    once = format_text(doc.text)
+    assert format_text(once) == once
+    assert doc.span_at(()).line >= 1
