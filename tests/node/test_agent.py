@@ -30,13 +30,23 @@ POLICY = """{
 QUIET = 0.3  # how long a filtered probe waits for the silence to be final
 
 
-@pytest.fixture
-def control(tmp_path: Path) -> Iterator[RunningControl]:
+def _control(tmp_path: Path, lifetime: timedelta) -> Iterator[RunningControl]:
     policy = tmp_path / "policy.hujson"
     policy.write_text(POLICY, encoding="utf-8")
-    settings = Settings(node_key_lifetime=timedelta(seconds=3))
+    settings = Settings(node_key_lifetime=lifetime)
     with running_control(tmp_path / "control", policy, settings=settings, admin_login=ADMIN) as c:
         yield c
+
+
+@pytest.fixture
+def control(tmp_path: Path) -> Iterator[RunningControl]:
+    yield from _control(tmp_path, timedelta(days=1))
+
+
+@pytest.fixture
+def short_lived(tmp_path: Path) -> Iterator[RunningControl]:
+    """Untagged node keys live 3 s."""
+    yield from _control(tmp_path, timedelta(seconds=3))
 
 
 def mint(control: RunningControl, path: Path, *tags: str, reusable: bool = False) -> str:
@@ -173,8 +183,9 @@ def test_rotate_node_key_keeps_the_tunnel(control: RunningControl, tmp_path: Pat
     assert stored.startswith("privkey:")
 
 
-def test_node_key_rotated_before_expiry(control: RunningControl, tmp_path: Path) -> None:
+def test_node_key_rotated_before_expiry(short_lived: RunningControl, tmp_path: Path) -> None:
     """Untagged node keys live 3 s here; the agent rotates at 2/3 of the lifetime."""
+    control = short_lived
 
     async def main() -> tuple[str, str, ProbeResult]:
         async with (
