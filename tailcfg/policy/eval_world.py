@@ -207,6 +207,10 @@ class World:
         self._device_holders: dict[str, Holder] = {}
         self._points: dict[str, SrcPoint] = {}
         self._src_cache: SrcCache = {}
+        self._tagged_by: dict[str, list[Node]] = {}
+        for n in self.nodes:
+            for tag in n.tags:
+                self._tagged_by.setdefault(tag, []).append(n)
         self._bits = {n.name: 1 << i for i, n in enumerate(self.nodes)}
         self.index = DeviceIndex([node_addrs(n) for n in self.nodes])
         self._provenance: Provenance | None = None
@@ -279,8 +283,17 @@ class World:
             return tuple(n for n in self.nodes if n.tags)
         if a in ("*", "autogroup:danger-all"):
             return tuple(n for n in self.nodes if n.tags or n.user)
-        if classify(a).kind is Kind.USER:
+        kind = classify(a).kind
+        if kind is Kind.USER:
             return self.resolver.user_devices(a)
+        if kind is Kind.TAG:
+            return tuple(n for n in self._tagged_by.get(a, ()))
+        if kind is Kind.GROUP:
+            found: dict[str, Node] = {}
+            for member in self.names.groups.get(a, ()):
+                for n in self.resolver.user_devices(member):
+                    found.setdefault(n.name, n)
+            return tuple(found.values())
         return self.resolver.devices_for(a)
 
     def same_owner(self, node: Node) -> tuple[Node, ...]:

@@ -24,6 +24,7 @@ from tailcfg.policy.testspec import (
     check_dst,
     check_src,
     parse_proto,
+    self_dst_allowed,
     single_host_ip,
     unknown_keys,
 )
@@ -203,6 +204,15 @@ class TestsRunner:
         self._points: dict[str, list[SrcPoint] | str] = {}
         self._srcsets: dict[str, SrcSet | None] = {}
         self._targets: dict[str, list[list[Holder]]] = {}
+        self._srcs: dict[str, Alias | str] = {}
+        self._protos: dict[str | None, frozenset[int] | str] = {}
+        self._dsts: dict[tuple[str, bool], Dst | str] = {}
+
+    def _check_src(self, text: str) -> Alias | str:
+        hit = self._srcs.get(text)
+        if hit is None:
+            hit = self._srcs[text] = check_src(text, self.world.names)
+        return hit
 
     def entry(self, t: PolicyTest) -> TestEntry:
         src_text = t.src.text if t.src is not None else ""
@@ -237,8 +247,11 @@ class TestsRunner:
             problem = problem or "test has no src"
         if not t.accept and not t.deny:
             problem = problem or "test has neither accept nor deny"
-        src = check_src(src_text, self.world.names) if problem is None else problem
-        protos = parse_proto(t.proto.text if t.proto is not None else None)
+        src = self._check_src(src_text) if problem is None else problem
+        proto_text = t.proto.text if t.proto is not None else None
+        protos = self._protos.get(proto_text)
+        if protos is None:
+            protos = self._protos[proto_text] = parse_proto(proto_text)
         if isinstance(protos, str) and not isinstance(src, str):
             src = protos
         if isinstance(src, str):
@@ -265,7 +278,10 @@ class TestsRunner:
         expected: Outcome,
         protos: frozenset[int],
     ) -> TestResult:
-        dst = check_dst(ref.text, self.world.names, src)
+        key = (ref.text, self_dst_allowed(src))
+        dst = self._dsts.get(key)
+        if dst is None:
+            dst = self._dsts[key] = check_dst(ref.text, self.world.names, src)
         if isinstance(dst, str):
             return self._invalid(t, dst, ref=ref, expected=expected)
         srcset = self._srcsets.get(src.text)

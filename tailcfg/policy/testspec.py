@@ -175,7 +175,8 @@ def _split_host_port(text: str) -> tuple[str, str] | str:
     return host, port
 
 
-def _self_ok(src: Alias) -> bool:
+def self_dst_allowed(src: Alias) -> bool:
+    """May this src test autogroup:self (its own devices)?"""
     return src.kind in (Kind.USER, Kind.GROUP) or src.text == "autogroup:member"
 
 
@@ -211,7 +212,7 @@ def _dst_alias_problem(alias: Alias, names: Names, src: Alias) -> str | None:
                 return f"dst {text!r} is the network {names.hosts[text]}, not one host"
             return None
         case Kind.AUTOGROUP if text == "autogroup:self":
-            if _self_ok(src):
+            if self_dst_allowed(src):
                 return None
             return "autogroup:self as a test destination needs a user or group src"
         case Kind.GROUP if text not in names.groups:
@@ -258,7 +259,7 @@ def check_ssh_dst(text: str, names: Names, src: Alias) -> Alias | str:
                 return f"dst {text!r}: IPv6 addresses are not valid sshTests destinations"
             return alias
         case Kind.AUTOGROUP if text == "autogroup:self":
-            if _self_ok(src):
+            if self_dst_allowed(src):
                 return alias
             return "autogroup:self as an sshTests destination needs a user or group src"
     return f"dst {text!r} is not a valid sshTests destination"
