@@ -124,7 +124,7 @@ def register(app: typer.Typer) -> None:
     @app.command("verify")
     def verify_command(
         directory: Annotated[
-            Path, typer.Argument(metavar="[DIR]", help="Repository with tailcfg.yaml.")
+            Path, typer.Argument(metavar="DIR", help="Repository with tailcfg.yaml.")
         ] = Path("."),
         output: Annotated[
             str, typer.Option("--format", metavar="text|json", help="Output format.")
