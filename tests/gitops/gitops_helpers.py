@@ -131,6 +131,14 @@ def stranger_test(text: str) -> str:
     return _replace(text, ops, f'{ops}, "mallory@example.com"')
 
 
+def reordered(text: str) -> str:
+    """The groups in the other order, members too: a different value, the same meaning."""
+    admins = '"group:admins": ["odin@example.com"],'
+    ops = '"group:ops":    ["odin@example.com", "freya@example.com"],'
+    swapped = '"group:ops":    ["freya@example.com", "odin@example.com"],'
+    return _replace(text, f"{admins}\n\t\t{ops}", f"{swapped}\n\t\t{admins}")
+
+
 def compact(text: str) -> str:
     """The policy's value as one line of JSON (no comments, not canonically formatted)."""
     return json.dumps(hujson.parse(text).value)
