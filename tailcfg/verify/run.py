@@ -22,7 +22,7 @@ from pathlib import Path
 from tailcfg import hujson
 from tailcfg.control.server import running_control
 from tailcfg.errors import TailcfgError
-from tailcfg.inventory import Inventory, load_inventory
+from tailcfg.inventory import Host, Inventory, load_inventory
 from tailcfg.keys.backends import TailscaleV2
 from tailcfg.keys.credentials import Credentials
 from tailcfg.node.agent import NodeAgent
@@ -307,17 +307,30 @@ async def _start_nodes(
                 on_event(Event("host", f"{name}: did not join: {why}", ok=False))
             continue
         agents[agent.name] = agent
-        ok = set(agent.tags) == set(host.tags)
-        minted = list(keys[name].request.tags)
-        detail = "joined" if ok else f"it registered with tags {list(agent.tags)}"
-        if not ok and set(minted) != set(host.tags):
-            detail += f": its auth key was minted with tags {minted}"
+        ok, detail = _joined_as_declared(agent, host, keys[name])
         hosts.append(
             HostResult(name, ok, detail, agent.tags, agent.addresses, agent.endpoint, seconds)
         )
         up = f"{name}: up as {', '.join(agent.addresses)} tags={list(agent.tags)}"
         on_event(Event("host", up, ok=ok))
     return agents, hosts
+
+
+def _joined_as_declared(agent: NodeAgent, host: Host, key: HostKey) -> tuple[bool, str]:
+    """Whether the device has the identity the inventory declares, and if not why."""
+    if set(agent.tags) != set(host.tags):
+        detail = f"it registered with tags {list(agent.tags)}"
+        minted = list(key.request.tags)
+        if set(minted) != set(host.tags):
+            detail += f": its auth key was minted with tags {minted}"
+        return False, detail
+    owner = agent.identity.get("User")
+    if not host.tags and host.user and owner != host.user:
+        return False, (
+            f"it registered as {owner}'s device, not {host.user}'s: the embedded control "
+            "plane mints every key as its admin"
+        )
+    return True, "joined"
 
 
 async def _probe_all(engine: TestReport, mesh: Mesh, on_event: EventSink) -> list[Row]:
