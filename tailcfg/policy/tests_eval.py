@@ -99,18 +99,37 @@ class SrcSet:
     """A src identity's devices as world bitmask bits (when every source is a device)."""
 
     points: list[SrcPoint]
-    bits: list[int]
+    by_bit: dict[int, SrcPoint]
     mask: int
 
     @classmethod
     def of(cls, world: World, points: list[SrcPoint]) -> SrcSet | None:
         if not all(sp.node is not None for sp in points):
             return None
-        bits = [world.bit(sp.node) for sp in points if sp.node is not None]
+        by_bit = {world.bit(sp.node): sp for sp in points if sp.node is not None}
         mask = 0
-        for b in bits:
+        for b in by_bit:
             mask |= b
-        return cls(points, bits, mask)
+        return cls(points, by_bit, mask)
+
+    def some(self, mask: int, limit: int) -> list[SrcPoint]:
+        """Up to ``limit`` sources in ``mask`` (lowest bits first)."""
+        out: list[SrcPoint] = []
+        while mask and len(out) < limit:
+            low = mask & -mask
+            out.append(self.by_bit[low])
+            mask ^= low
+        return out
+
+
+def admitted_mask(world: World, target: list[Holder], port: int, protos: frozenset[int]) -> int:
+    """Devices reaching (any holder of) this destination: a bitmask over the world."""
+    admitted = 0
+    for holder in target:
+        pf = world.packet_filter(holder.node)
+        for d in holder.addrs:
+            admitted |= pf.admitted_devices(d, port, protos, world.index)
+    return admitted
 
 
 def evaluate_pairs(
@@ -154,15 +173,10 @@ def _device_pairs(
     protos: frozenset[int],
 ) -> _Pairs:
     """All sources are devices: whole sets at once, as bitmasks over the world's devices."""
-    points, bits, src_mask = srcset.points, srcset.bits, srcset.mask
-    n_src = len(points)
+    n_src, src_mask = len(srcset.points), srcset.mask
     out = _Pairs()
     for target in targets:
-        admitted = 0
-        for holder in target:
-            pf = world.packet_filter(holder.node)
-            for d in holder.addrs:
-                admitted |= pf.admitted_devices(d, port, protos, world.index)
+        admitted = admitted_mask(world, target, port, protos)
         ok, bad = src_mask & admitted, src_mask & ~admitted
         if not bad:
             out.n_allowed += n_src
@@ -173,15 +187,14 @@ def _device_pairs(
             out.n_allowed += n_ok
             out.n_denied += n_src - n_ok
         if ok:
-            sp = next(sp for sp, b in zip(points, bits, strict=True) if b & ok)
+            sp = srcset.by_bit[ok & -ok]
             for holder in target:
                 pair = reaches(world, sp, holder, port, protos)
                 if pair is not None:
                     out.allowed.append((sp, holder, *pair))
                     break
         if bad and len(out.denied) < 3:
-            out.denied.extend((sp, target) for sp, b in zip(points, bits, strict=True) if b & bad)
-            del out.denied[3:]
+            out.denied.extend((sp, target) for sp in srcset.some(bad, 3 - len(out.denied)))
     return out
 
 
