@@ -21,7 +21,8 @@ COMMENT = re.compile(r"/(?:/(?<!://)[^\n]*+\n|\*(?s:.*?)\*/)")
 # A trailing comma right after a value: a ']', '}', '"', the last letter of true/false/null
 # or a digit. A trailing comma after anything else ('[', ',', or whitespace such as
 # "1 ,]") is left in place, so json.loads rejects it and the exact scanner decides.
-TRAILING_COMMA = re.compile(r",(?<=[\]}\"el0-9],)(?=[ \t\r\n]*+[\]}])")
+# (The lookahead goes first: it fails at most commas, so the lookbehind rarely runs.)
+TRAILING_COMMA = re.compile(r",(?=[ \t\r\n]*+[\]}])(?<=[\]}\"el0-9],)")
 
 
 class _Reject(Exception):
