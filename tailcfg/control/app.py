@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from tailcfg.control import api_headscale, api_v2, keys, node_api
 from tailcfg.control.bootstrap import DB_FILE, is_initialised
+from tailcfg.control.console import console_routes
 from tailcfg.control.model import ControlRequestError
 from tailcfg.control.service import ControlPlane, Settings
 from tailcfg.control.store import Store
@@ -68,7 +69,7 @@ def create_app(
                 await control.stop()
 
     return Starlette(
-        routes=[*node_api.ROUTES, *api_v2.ROUTES, *api_headscale.ROUTES],
+        routes=[*node_api.ROUTES, *api_v2.ROUTES, *api_headscale.ROUTES, *console_routes()],
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _not_allowed},
     )
