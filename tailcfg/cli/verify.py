@@ -141,6 +141,10 @@ def register(app: typer.Typer) -> None:
                 help="SSH host private key of each host ({host} is replaced), relative to DIR.",
             ),
         ] = DEFAULT_HOST_KEY,
+        drill: Annotated[
+            bool,
+            typer.Option("--drill/--no-drill", help="Run the revocation drill (deletes a device)."),
+        ] = True,
         probe_timeout: Annotated[
             float,
             typer.Option("--probe-timeout", metavar="SECONDS", help="Wait for each answer."),
@@ -163,7 +167,7 @@ def register(app: typer.Typer) -> None:
             await _until_signalled()
 
         options = VerifyOptions(
-            directory=directory, host_key_path=host_keys, probe_timeout=probe_timeout
+            directory=directory, host_key_path=host_keys, probe_timeout=probe_timeout, drill=drill
         )
         try:
             report = verify(options, on_event=progress, hold=hold if keep else None)

@@ -4,15 +4,21 @@ approval, and assertions that cannot be probed."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tailcfg.inventory import Host
+from tailcfg.keys.backends import KeyRequest
+from tailcfg.node.agent import NodeAgent
 from tailcfg.policy.verdicts import Outcome, TestResult
 from tailcfg.source import Span
 from tailcfg.verify import NOT_PROBED, Row
+from tailcfg.verify.bootstrap import HostKey
 from tailcfg.verify.identity import Member, Names, auto_approved, matches, owner_of, split_dst
 from tailcfg.verify.probes import Mesh, run_row
+from tailcfg.verify.run import _joined_as_declared
 from tailcfg.verify.ssh import local_user, ssh_decision
 
 LAPTOP = Member("laptop", (), "odin@example.com", ("100.64.0.1", "fd7a:115c:a1e0::1"))
@@ -172,3 +178,34 @@ def test_destination_held_only_by_the_source_is_not_probed() -> None:
         NOT_PROBED,
         "no device other than the source holds 100.64.0.1",
     )
+
+
+def joined(tags: tuple[str, ...], user: str | None, minted: tuple[str, ...], host: Host) -> Any:
+    node = NodeAgent("http://127.0.0.1:9", auth_key_file=Path("unused"), state_dir=Path("unused"))
+    node.identity = {"Tags": list(tags), "User": user}
+    key = HostKey(host.name, Path("unused"), KeyRequest(tags=minted))
+    return _joined_as_declared(node, host, key)
+
+
+DAO_HOST = Host("dao", "ssh-ed25519 AAAA", tags=("tag:server",))
+LAPTOP_HOST = Host("laptop", "ssh-ed25519 AAAA", user="freya@example.com")
+
+
+@pytest.mark.parametrize(
+    ("tags", "user", "minted", "host", "verdict"),
+    [
+        (("tag:server",), None, ("tag:server",), DAO_HOST, (True, "joined")),
+        ((), "odin@example.com", (), DAO_HOST,
+         (False, "it registered with tags []: its auth key was minted with tags []")),
+        ((), "odin@example.com", ("tag:server",), DAO_HOST,
+         (False, "it registered with tags []")),
+        ((), "freya@example.com", (), LAPTOP_HOST, (True, "joined")),
+        ((), "odin@example.com", (), LAPTOP_HOST,
+         (False, "it registered as odin@example.com's device, not freya@example.com's: the "
+                 "embedded control plane mints every key as its admin")),
+    ],
+)  # fmt: skip
+def test_joined_as_declared(
+    tags: tuple[str, ...], user: str | None, minted: tuple[str, ...], host: Host, verdict: Any
+) -> None:
+    assert joined(tags, user, minted, host) == verdict
