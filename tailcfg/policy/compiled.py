@@ -9,7 +9,10 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class CompiledNode:
-    """One device's view: its packet filter (tailcfg.FilterRule list), SSH policy, peers."""
+    """One device's view: its packet filter (tailcfg.FilterRule list), SSH policy, peers.
+
+    Devices share sub-objects (``DstPorts`` entries, principal lists): treat as read-only.
+    """
 
     name: str
     packet_filter: list[dict[str, Any]]

@@ -19,6 +19,12 @@
         The alias resolver behind compile (see :mod:`tailcfg.policy.resolve`), for
         evaluation, explain, diff and graph.
 
+Lower layers, for callers that compile device by device (the control plane):
+``filters.build_rules(policy, resolver)`` (tailnet-wide rules),
+``compile._Compiler(rules, resolver).node_filter(node)`` and ``.via_pairs()``,
+``ssh.SshCompiler(policy, resolver, check_url=...).for_node(node)``,
+``peers.peer_sets(resolver, filters, via_pairs)`` (shared frozensets).
+
 Compile is deterministic and indexes devices once; its cost grows with the size of
 its output, not with devices x rules.
 """
