@@ -258,6 +258,10 @@ class _Compiler:
         return {"SrcIPs": list(rule.src), "CapGrant": grants}
 
 
+FilterCompiler = _Compiler
+"""Public name: ``FilterCompiler(build_rules(policy, r), r).node_filter(node)``."""
+
+
 def compile_nodes(policy: Policy, resolver: Resolver, *, check_url: str) -> CompiledPolicy:
     """Compile every device of ``resolver`` (see :func:`tailcfg.policy.engine.compile_policy`)."""
     c = _Compiler(build_rules(policy, resolver), resolver)

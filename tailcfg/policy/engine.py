@@ -21,7 +21,7 @@
 
 Lower layers, for callers that compile device by device (the control plane):
 ``filters.build_rules(policy, resolver)`` (tailnet-wide rules),
-``compile._Compiler(rules, resolver).node_filter(node)`` and ``.via_pairs()``,
+``compile.FilterCompiler(rules, resolver).node_filter(node)`` and ``.via_pairs()``,
 ``ssh.SshCompiler(policy, resolver, check_url=...).for_node(node)``,
 ``peers.peer_sets(resolver, filters, via_pairs)`` (shared frozensets).
 

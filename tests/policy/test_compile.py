@@ -289,3 +289,9 @@ def test_app_only_via_grants_pair_sources_with_the_router() -> None:
     assert filters(c) == {}
     assert c.nodes["tablet"].peers == ["router"]
     assert c.nodes["router"].peers == ["tablet"]
+
+
+def test_danger_all_source_is_star_and_star_destination_stays_star() -> None:
+    c = compiled(acls=[{"action": "accept", "src": ["autogroup:danger-all"], "dst": ["*:80"]}])
+    rule = {"SrcIPs": ["*"], "DstPorts": [{"IP": "*", "Ports": ports(80)}]}
+    assert filters(c) == {n.name: [rule] for n in NODES}
