@@ -209,50 +209,80 @@ def _within(atoms: Sequence[Interval], keys: Sequence[tuple[int, int]], iv: Inte
 
 # ---- per device -------------------------------------------------------------------
 
+Entry = tuple[tuple[str, ...], frozenset[int], Interval, int, int]
+Dirty = dict[tuple[DstKey, int], list[tuple[int, int]]]
+
 
 @dataclass(slots=True)
 class _Rule:
-    src_dev: list[tuple[int, int, int]]  # device addresses
-    src_net: list[tuple[int, int, int]]  # other source intervals
+    srcs: tuple[str, ...]  # SrcIPs as written
+    src_net: list[Interval]  # source intervals that are not one device's address
     protos: frozenset[int]
-    dsts: list[tuple[tuple[int, int, int], int, int]]
+    dsts: list[tuple[Interval, int, int]]
 
 
-def _rules(
-    packet_filter: Sequence[Mapping[str, Any]], dev: frozenset[tuple[int, int]]
-) -> list[_Rule]:
-    out = []
-    for rule in packet_filter:
-        ports = rule.get("DstPorts") or ()
-        if not ports:
-            continue
-        src_dev: list[tuple[int, int, int]] = []
-        src_net: list[tuple[int, int, int]] = []
-        for spec in rule.get("SrcIPs") or ():
-            for iv in parse_range(str(spec)):
-                single = iv[1] == iv[2] and (iv[0], iv[1]) in dev
-                (src_dev if single else src_net).append(iv)
-        protos = frozenset(int(p) for p in rule.get("IPProto") or ()) or DEFAULT_PROTOS
-        dsts: list[tuple[tuple[int, int, int], int, int]] = []
-        for dp in ports:
-            p = dp.get("Ports") or {}
-            first, last = int(p.get("First", 0)), int(p.get("Last", 65535))
-            dsts.extend((iv, first, last) for iv in parse_range(str(dp.get("IP", ""))))
-        out.append(_Rule(src_dev, src_net, protos, dsts))
-    return out
+class _Parser:
+    """Parses filter rules once per distinct SrcIPs list; device masks per family."""
+
+    def __init__(self, u: Universe) -> None:
+        self.u = u
+        self._src: dict[tuple[str, ...], tuple[list[Interval], list[Interval]]] = {}
+        self._masks: dict[tuple[tuple[str, ...], int], int] = {}
+
+    def sources(self, srcs: tuple[str, ...]) -> tuple[list[Interval], list[Interval]]:
+        hit = self._src.get(srcs)
+        if hit is None:
+            every: list[Interval] = []
+            net: list[Interval] = []
+            for spec in srcs:
+                for iv in parse_range(spec):
+                    every.append(iv)
+                    if not (iv[1] == iv[2] and (iv[0], iv[1]) in self.u.device_addrs):
+                        net.append(iv)
+            hit = self._src[srcs] = (every, net)
+        return hit
+
+    def device_mask(self, srcs: tuple[str, ...], family: int) -> int:
+        key = (srcs, family)
+        hit = self._masks.get(key)
+        if hit is None:
+            every = self.sources(srcs)[0]
+            ivs = IntervalSet(iv for iv in every if iv[0] == family)
+            hit = self._masks[key] = self.u.index.mask(ivs, family)
+        return hit
+
+    def rules(self, packet_filter: Sequence[Mapping[str, Any]]) -> list[_Rule]:
+        out = []
+        for rule in packet_filter:
+            ports = rule.get("DstPorts") or ()
+            if not ports:
+                continue
+            srcs = tuple(str(x) for x in rule.get("SrcIPs") or ())
+            protos = frozenset(int(p) for p in rule.get("IPProto") or ()) or DEFAULT_PROTOS
+            dsts: list[tuple[Interval, int, int]] = []
+            for dp in ports:
+                p = dp.get("Ports") or {}
+                first, last = int(p.get("First", 0)), int(p.get("Last", 65535))
+                dsts.extend((iv, first, last) for iv in parse_range(str(dp.get("IP", ""))))
+            out.append(_Rule(srcs, self.sources(srcs)[1], protos, dsts))
+        return out
+
+
+def _entries(rules: Sequence[_Rule]) -> set[Entry]:
+    return {(r.srcs, r.protos, iv, a, b) for r in rules for iv, a, b in r.dsts}
 
 
 class _DeviceDelta:
     """The access difference at one enforcing device."""
 
-    def __init__(self, u: Universe, node: Node, old: Side, new: Side) -> None:
-        self.u = u
+    def __init__(self, parser: _Parser, node: Node, old: Side, new: Side) -> None:
+        self.u = u = parser.u
+        self.parser = parser
         self.node = node
         self.own = node_addrs(node)
-        dev = u.device_addrs
         self.rules = (
-            _rules(old.compiled.nodes[node.name].packet_filter, dev),
-            _rules(new.compiled.nodes[node.name].packet_filter, dev),
+            parser.rules(old.compiled.nodes[node.name].packet_filter),
+            parser.rules(new.compiled.nodes[node.name].packet_filter),
         )
         self.served = (self._served(old.resolver), self._served(new.resolver))
         cuts = [iv for rules in self.rules for r in rules for iv, _, _ in r.dsts]
@@ -262,6 +292,7 @@ class _DeviceDelta:
         net_cuts = [iv for rules in self.rules for r in rules for iv in r.src_net]
         self.src_atoms = _segments(net_cuts, addrs.merge(net_cuts))
         self.src_keys = [(v, lo) for v, lo, _ in self.src_atoms]
+        self.shift = len(u.sources)
 
     def _served(self, r: Resolver) -> list[Interval]:
         """Addresses routed by this device: subnet routes; exit routes minus the tailnet."""
@@ -273,64 +304,90 @@ class _DeviceDelta:
         return subtract(addrs.merge(out), [(f, a, a) for f, a in self.own])
 
     def _src_mask(self, rule: _Rule, family: int) -> int:
-        ivs = IntervalSet(iv for iv in (*rule.src_dev, *rule.src_net) if iv[0] == family)
-        mask = self.u.index.mask(ivs, family)
-        shift = len(self.u.sources)
+        mask = self.parser.device_mask(rule.srcs, family)
         for iv in rule.src_net:
             if iv[0] == family:
                 for i in _within(self.src_atoms, self.src_keys, iv):
-                    mask |= 1 << (shift + i)
+                    mask |= 1 << (self.shift + i)
         return mask
 
-    def _contributions(self, side: int) -> dict[tuple[DstKey, int], list[tuple[int, int, int]]]:
+    def _keys(self, iv: Interval, side: int) -> list[DstKey]:
+        keys: list[DstKey] = []
+        if any(iv[0] == f and iv[1] <= a <= iv[2] for f, a in self.own):
+            keys.append(("dev", self.node.name))
+        for i in _within(self.dst_atoms, self.dst_keys, iv):
+            atom = self.dst_atoms[i]
+            if any(addrs.contains(s, atom) for s in self.served[side]):
+                keys.append(("net", self.node.name, *atom))
+        return keys
+
+    def _dirty(self) -> Dirty | None:
+        """Port ranges per (destination, protocol) cell that a differing entry touches."""
+        if self.served[0] != self.served[1]:
+            return None
+        before, after = _entries(self.rules[0]), _entries(self.rules[1])
+        out: Dirty = {}
+        for _, protos, iv, first, last in before ^ after:
+            for key in self._keys(iv, 0):
+                for proto in protos:
+                    out.setdefault((key, proto), []).append((first, last))
+        return out
+
+    def _contributions(
+        self, side: int, dirty: Dirty | None
+    ) -> dict[tuple[DstKey, int], list[tuple[int, int, int]]]:
         out: dict[tuple[DstKey, int], list[tuple[int, int, int]]] = {}
-        served = self.served[side]
         for rule in self.rules[side]:
             masks: dict[int, int] = {}
             for iv, first, last in rule.dsts:
-                keys: list[DstKey] = []
-                if any(iv[0] == f and iv[1] <= a <= iv[2] for f, a in self.own):
-                    keys.append(("dev", self.node.name))
-                for i in _within(self.dst_atoms, self.dst_keys, iv):
-                    atom = self.dst_atoms[i]
-                    if any(addrs.contains(s, atom) for s in served):
-                        keys.append(("net", self.node.name, *atom))
-                if not keys:
+                cells = [(k, p) for k in self._keys(iv, side) for p in rule.protos]
+                if dirty is not None:
+                    cells = [
+                        c
+                        for c in cells
+                        if any(a <= last and first <= b for a, b in dirty.get(c, ()))
+                    ]
+                if not cells:
                     continue
                 family = iv[0]
                 if family not in masks:
                     masks[family] = self._src_mask(rule, family)
-                if not masks[family]:
-                    continue
-                for key in keys:
-                    for proto in rule.protos:
-                        out.setdefault((key, proto), []).append((first, last, masks[family]))
+                if masks[family]:
+                    for cell in cells:
+                        out.setdefault(cell, []).append((first, last, masks[family]))
         return out
 
     def delta(self, into: Delta) -> None:
         into.served[self.node.name] = addrs.merge([*self.served[0], *self.served[1]])
-        before, after = self._contributions(0), self._contributions(1)
+        dirty = self._dirty()
+        before, after = self._contributions(0, dirty), self._contributions(1, dirty)
         for key in sorted(set(before) | set(after)):
-            _port_delta(key, before.get(key, []), after.get(key, []), self._src_key, into)
+            only = None if dirty is None else dirty.get(key, [])
+            _port_delta(key, (before.get(key, []), after.get(key, [])), only, self._src_key, into)
 
     def _src_key(self, bit: int) -> SrcKey:
-        n = len(self.u.sources)
-        if bit < n:
+        if bit < self.shift:
             return ("dev", self.u.sources[bit].name)
-        return ("net", *self.src_atoms[bit - n])
+        return ("net", *self.src_atoms[bit - self.shift])
 
 
 def _port_delta(
     key: tuple[DstKey, int],
-    before: list[tuple[int, int, int]],
-    after: list[tuple[int, int, int]],
+    sides: tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]],
+    only: list[tuple[int, int]] | None,
     src_key: Any,
     into: Delta,
 ) -> None:
+    """Sources gained and lost per port segment of one (destination, protocol) cell."""
     dst, proto = key
-    points = sorted({p for a, b, _ in (*before, *after) for p in (a, b + 1)})
+    before, after = sides
+    bounds = {p for a, b, _ in (*before, *after) for p in (a, b + 1)}
+    bounds.update(p for a, b in only or () for p in (a, b + 1))
+    points = sorted(bounds)
     for lo, nxt in itertools.pairwise(points):
         hi = nxt - 1
+        if only is not None and not any(a <= lo and hi <= b for a, b in only):
+            continue
         old = new = 0
         for a, b, m in before:
             if a <= lo and hi <= b:
@@ -389,14 +446,20 @@ def _ssh_delta(
                 into.ssh[(src.name, node.name, login)] = (a, b)
 
 
-def access_delta(u: Universe, old: Side, new: Side) -> Delta:
-    """Compare what every device admits under ``old`` and ``new`` (see the docstring)."""
+def access_delta(u: Universe, old: Side, new: Side, *, only: frozenset[str] | None = None) -> Delta:
+    """Compare what devices admit under ``old`` and ``new`` (see the module docstring).
+
+    ``only`` limits the comparison to these devices (the others are known to be equal).
+    """
     out = Delta()
+    parser = _Parser(u)
     for node in u.nodes:
+        if only is not None and node.name not in only:
+            continue
         a, b = old.compiled.nodes[node.name], new.compiled.nodes[node.name]
         same_routes = old.resolver.approved_routes(node) == new.resolver.approved_routes(node)
         if a.packet_filter != b.packet_filter or not same_routes:
-            _DeviceDelta(u, node, old, new).delta(out)
+            _DeviceDelta(parser, node, old, new).delta(out)
         if a.ssh_policy != b.ssh_policy:
             _ssh_delta(u, node, a.ssh_policy, b.ssh_policy, out)
     return out

@@ -34,6 +34,7 @@ from tailcfg.policy.diff_group import (
     group_access,
     group_ssh,
 )
+from tailcfg.policy.diff_prune import prune
 from tailcfg.policy.engine import load_policy, users_of
 from tailcfg.policy.model import Policy
 from tailcfg.policy.nodes import Node, load_nodes
@@ -106,7 +107,12 @@ class PolicyDiff:
 def diff_policies(old: Policy, new: Policy, *, nodes: Sequence[Node] | None = None) -> PolicyDiff:
     """Compare what ``old`` and ``new`` let every identity reach (see the module docstring)."""
     universe = build_universe(old, new, nodes)
-    delta = access_delta(universe, universe.side(old), universe.side(new))
+    small_old, small_new, dirty = prune(old, new, universe.nodes)
+    if dirty is not None and not dirty:
+        delta = Delta()  # no rule means anything new: nothing to compile
+    else:
+        sides = universe.side(small_old), universe.side(small_new)
+        delta = access_delta(universe, *sides, only=dirty)
     gained, lost = group_access(universe, (old, new), delta)
     ssh_gained, ssh_lost, ssh_changed = group_ssh(universe, (old, new), delta)
     return PolicyDiff(

@@ -1,0 +1,145 @@
+"""Benchmark ``policy diff``: two 2,000-rule policies over 1,000 devices (goal: < 1 s).
+
+The new policy is the old one with a pull request applied: a typical one (a few rules
+change ports, one is removed, one is added, an SSH login is added) and a large one (also
+a group named by ~30 rules gains a member). Prints the phases (universe, prune, compile
+both sides, compare, group) and the ratio to the goal.
+
+    .venv/bin/python bench/bench_diff.py [--rules 2000] [--devices 1000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+from typing import Any
+
+from tailcfg.policy.access import access_delta, build_universe
+from tailcfg.policy.diff import diff_policies
+from tailcfg.policy.diff_group import group_access, group_ssh
+from tailcfg.policy.diff_prune import prune
+from tailcfg.policy.engine import load_policy
+from tailcfg.policy.model import Policy
+from tailcfg.policy.nodes import Node
+
+GOAL_S = 1.0
+
+
+def make_nodes(n: int, tags: int, users: int) -> list[Node]:
+    out = []
+    for i in range(n):
+        v4 = f"100.{80 + i // 250}.{i % 250 + 1}.{7 + i % 3}"
+        v6 = f"fd7a:115c:a1e0::{i + 1:x}"
+        if i % 3:
+            out.append(Node(f"srv-{i}", v4, v6, tags=(f"tag:t{i % tags}",)))
+        else:
+            out.append(Node(f"dev-{i}", v4, v6, user=f"user{i % users}@example.com"))
+    return out
+
+
+def make_policy(rng: random.Random, rules: int, tags: int, users: int) -> dict[str, Any]:
+    groups = {
+        f"group:g{g}": sorted({f"user{rng.randrange(users)}@example.com" for _ in range(5)})
+        for g in range(20)
+    }
+    owners = {f"tag:t{t}": ["group:g0"] for t in range(tags)}
+    acls = []
+    for _ in range(rules):
+        kind = rng.random()
+        if kind < 0.4:
+            src = f"tag:t{rng.randrange(tags)}"
+        elif kind < 0.7:
+            src = f"group:g{rng.randrange(20)}"
+        else:
+            src = f"user{rng.randrange(users)}@example.com"
+        port = rng.choice(["22", "80", "443", "5432", "8000-8100", "9100", "*"])
+        acls.append(
+            {"action": "accept", "src": [src], "dst": [f"tag:t{rng.randrange(tags)}:{port}"]}
+        )
+    ssh = [
+        {
+            "action": "accept",
+            "src": [f"group:g{g}"],
+            "dst": [f"tag:t{g}"],
+            "users": ["autogroup:nonroot"],
+        }
+        for g in range(20)
+    ]
+    return {"groups": groups, "tagOwners": owners, "acls": acls, "ssh": ssh}
+
+
+def pull_request(rng: random.Random, doc: dict[str, Any], large: bool) -> dict[str, Any]:
+    """A typical PR (a few ports change, one rule goes, one comes, an SSH login is added);
+    ``large`` also adds a member to a group that about 30 rules name."""
+    new = json.loads(json.dumps(doc))
+    acls = new["acls"]
+    for _ in range(3):
+        rule = acls[rng.randrange(len(acls))]
+        rule["dst"] = [rule["dst"][0].rsplit(":", 1)[0] + ":" + rng.choice(["23", "8443"])]
+    del acls[rng.randrange(len(acls))]
+    acls.append({"action": "accept", "src": ["group:g3"], "dst": ["tag:t7:3000"]})
+    new["ssh"][0]["users"].append("deploy")
+    if large:
+        new["groups"]["group:g1"].append("user199@example.com")
+    return new
+
+
+def timed(fn: Any) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rules", type=int, default=2000)
+    ap.add_argument("--devices", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    rng = random.Random(4)
+    tags, users = 60, 200
+    nodes = make_nodes(args.devices, tags, users)
+    old_doc = make_policy(rng, args.rules, tags, users)
+    t_load, old = timed(lambda: load_policy(json.dumps(old_doc, indent=1), "old.json"))
+    print(f"policies: {args.rules} rules, {args.devices} devices; load one: {t_load:.3f} s")
+    for large in (False, True):
+        new_doc = pull_request(rng, old_doc, large)
+        new = load_policy(json.dumps(new_doc, indent=1), "new.json")
+        totals = []
+        for _ in range(args.repeat):
+            t_total, result = timed(lambda: diff_policies(old, new, nodes=nodes))  # noqa: B023
+            totals.append(t_total)
+        print(f"-- {'large' if large else 'typical'} pull request")
+        phases(old, new, nodes)
+        best, med = min(totals), statistics.median(totals)
+        print(
+            f"diff_policies: best {best:.3f} s, median {med:.3f} s "
+            f"({best / GOAL_S:.2f}x the {GOAL_S:.0f} s goal)"
+        )
+        print(
+            f"result: {len(result.gained)} gained rows, {len(result.lost)} lost rows, "
+            f"{len(result.ssh_gained)} SSH gained, {len(result.declarations)} declarations"
+        )
+    t_same, same = timed(lambda: diff_policies(old, old, nodes=nodes))
+    print(f"-- a policy with itself: {t_same:.3f} s (changed={same.changed})")
+
+
+def phases(old: Policy, new: Policy, nodes: list[Node]) -> None:
+    t_u, u = timed(lambda: build_universe(old, new, nodes))
+    t_p, (small_old, small_new, dirty) = timed(lambda: prune(old, new, u.nodes))
+    t_c, sides = timed(lambda: (u.side(small_old), u.side(small_new)))
+    t_d, delta = timed(lambda: access_delta(u, *sides, only=dirty))
+    t_g, _ = timed(lambda: (group_access(u, (old, new), delta), group_ssh(u, (old, new), delta)))
+    print(
+        f"phases: universe {t_u:.3f} s, prune {t_p:.3f} s "
+        f"({len(dirty or ())} dirty devices, {len(small_new.acls)} rules kept), "
+        f"compile both {t_c:.3f} s, "
+        f"compare {t_d:.3f} s, group {t_g:.3f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
