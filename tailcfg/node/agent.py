@@ -215,6 +215,7 @@ class NodeAgent:
     async def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
+        known = (self.state_dir / MACHINE_KEY_FILE).exists()
         machine = _load_or_create(
             self.state_dir / MACHINE_KEY_FILE, lambda: bytes(PrivateKey.generate())
         )
@@ -223,7 +224,7 @@ class NodeAgent:
             self.control_url, PrivateKey(machine), transport=self._transport
         )
         self.device = await Device(self._node_private, (), host=self._listen_host).start()
-        await self._register()
+        await self._register(known=known)
         self.state = "running"
         self._follow = asyncio.create_task(self._follow_map(), name=f"map-{self.hostname}")
         self._rotator = asyncio.create_task(self._rotate_before_expiry())
@@ -265,28 +266,38 @@ class NodeAgent:
     def _endpoints(self) -> list[str]:
         return [self.endpoint]
 
-    async def _register(self, *, with_key: bool = False) -> None:
+    async def _register(self, *, known: bool) -> None:
+        """Register: a ``known`` machine first with its keys alone, else with the auth key."""
         assert self._client is not None
-        common: dict[str, Any] = {
-            "hostname": self.hostname,
-            "routable_ips": self.advertise_routes,
-            "endpoints": self._endpoints(),
-        }
-        if not with_key:
+        if known:
             try:
-                self.identity = await self._client.register(self.node_key, **common)
+                self.identity = await self._client.register(self.node_key, **self._hostinfo())
                 self._registered_at = datetime.now(UTC)
                 return
             except ControlRequestError as exc:
                 if exc.status != 401:
                     raise
                 if "expired" in str(exc):
-                    await self._new_node_key()
-                    common["endpoints"] = self._endpoints()
+                    await self._reauthenticate()
+                    return
         auth_key = read_auth_key(self.auth_key_file)
-        self.identity = await self._client.register(self.node_key, auth_key=auth_key, **common)
+        self.identity = await self._client.register(
+            self.node_key, auth_key=auth_key, **self._hostinfo()
+        )
         self._registered_at = datetime.now(UTC)
         log.info("%s registered as %s", self.hostname, self.name)
+
+    async def _reauthenticate(self) -> None:
+        """The node key expired: a fresh node key, registered with the auth key."""
+        await self._new_node_key()
+        await self._register(known=False)
+
+    def _hostinfo(self) -> dict[str, Any]:
+        return {
+            "hostname": self.hostname,
+            "routable_ips": self.advertise_routes,
+            "endpoints": self._endpoints(),
+        }
 
     async def _new_node_key(self) -> None:
         """Switch to a fresh node key: persist it and rebuild the device on the same port."""
@@ -313,11 +324,7 @@ class NodeAgent:
                 await follow
         await self._new_node_key()
         self.identity = await self._client.rotate_node_key(
-            old_key,
-            self.node_key,
-            hostname=self.hostname,
-            routable_ips=self.advertise_routes,
-            endpoints=self._endpoints(),
+            old_key, self.node_key, **self._hostinfo()
         )
         self._registered_at = datetime.now(UTC)
         log.info("%s rotated its node key", self.name)
@@ -357,7 +364,7 @@ class NodeAgent:
                     backoff = 0.05
             except ControlRequestError as exc:
                 if exc.status == 401 and "expired" in str(exc):
-                    await self._register(with_key=True)
+                    await self._reauthenticate()
                     continue
                 if exc.status in (401, 403, 404):
                     await self._gone(str(exc))
