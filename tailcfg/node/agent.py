@@ -224,13 +224,22 @@ class NodeAgent:
             self.control_url, PrivateKey(machine), transport=self._transport
         )
         self.device = await Device(self._node_private, (), host=self._listen_host).start()
-        await self._register(known=known)
+        try:
+            await self._register(known=known)
+        except httpx.HTTPError as exc:
+            raise ControlError(
+                f"cannot reach the control plane at {self.control_url}: {exc}"
+            ) from None
         self.state = "running"
         self._follow = asyncio.create_task(self._follow_map(), name=f"map-{self.hostname}")
         self._rotator = asyncio.create_task(self._rotate_before_expiry())
-        await self.wait_for(lambda a: a.netmaps > 0 or a.state != "running", self._start_timeout)
+        got = await self.wait_for(
+            lambda a: a.netmaps > 0 or a.state != "running", self._start_timeout
+        )
         if self.state != "running":
             raise ControlError(f"{self.hostname}: {self.reason}")
+        if not got:
+            raise ControlError(f"{self.hostname}: no netmap within {self._start_timeout:.0f} s")
 
     async def close(self) -> None:
         if self.state == "running":
