@@ -236,7 +236,7 @@ class World:
     def prepare(self) -> World:
         """Build every index now (compile, per-device filters, provenance), not on demand."""
         for node in self.nodes:
-            self.packet_filter(node)
+            self.packet_filter(node).warm(self.index)
         self.provenance.warm()
         return self
 

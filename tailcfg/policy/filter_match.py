@@ -281,6 +281,13 @@ class PacketFilter:
             self._union[key] = union
         return union
 
+    def warm(self, index: DeviceIndex) -> None:
+        """Compute every rule's source-device masks now (see :meth:`admitted_devices`)."""
+        for rule in self._compiled:
+            for family in (4, 6):
+                if (rule.index, family) not in self._rule_masks:
+                    self._rule_masks[(rule.index, family)] = index.mask(rule.src, family)
+
     def admitted_devices(
         self, dst: Addr, port: int, protos: frozenset[int], index: DeviceIndex
     ) -> int:
