@@ -7,20 +7,27 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from harness import iter_outcomes
+from harness import Outcome, iter_outcomes
 
 ORDER = ("acl", "grant", "routes", "ssh", "nodeattrs", "policytest", "sshtest")
 
 
-def table(markdown: bool, failures: bool) -> str:
+def table(
+    markdown: bool,
+    failures: bool,
+    outcomes: Iterable[tuple[dict[str, Any], Outcome]] | None = None,
+) -> str:
+    """The per-category table of ``outcomes`` (default: replay every capture)."""
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     failed: list[tuple[str, str]] = []
-    for case, outcome in iter_outcomes():
+    for case, outcome in iter_outcomes() if outcomes is None else outcomes:
         row = counts[case["category"]]
         row[0] += 1
         row[1] += int(outcome.agree)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from harness import active_cases, evaluate_case, known_differences
+from harness import Outcome, active_cases, evaluate_case, known_differences
 
 CASES = active_cases()
 KNOWN = known_differences()
@@ -41,3 +41,26 @@ def test_known_differences_name_real_cases() -> None:
 
 def test_every_capture_is_replayed() -> None:
     assert len(CASES) == 599
+
+
+def test_report_table() -> None:
+    from report import table
+
+    outcomes = [
+        ({"category": "acl", "name": "a1"}, Outcome(True)),
+        ({"category": "acl", "name": "a2"}, Outcome(False, "packet filter differs:\n...")),
+        ({"category": "ssh", "name": "s1"}, Outcome(True)),
+    ]
+    assert table(False, True, outcomes).splitlines() == [
+        "category      cases  agree       %",
+        "acl               2      1   50.0%",
+        "ssh               1      1  100.0%",
+        "total             3      2   66.7%",
+        "",
+        "a2: packet filter differs:",
+    ]
+    assert table(True, False, outcomes).splitlines()[:3] == [
+        "| category | cases | agree | % |",
+        "|---|---:|---:|---:|",
+        "| acl | 2 | 1 | 50.0 |",
+    ]
