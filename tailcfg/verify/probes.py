@@ -140,6 +140,8 @@ async def run_row(result: TestResult, mesh: Mesh) -> Row:
     test = (
         f"{result.src} -> {result.login}@{result.dst}" if ssh else f"{result.src} -> {result.dst}"
     )
+    if result.proto and not ssh:
+        test += f" ({result.proto})"
     location = f"{result.span.path}:{result.span.line}:{result.span.col}"
 
     def row(
