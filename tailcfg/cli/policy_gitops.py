@@ -177,7 +177,7 @@ def drift(
     inv = load_inventory(inventory)
     with _client(inv) as client:
         report = check_drift(
-            inv.policy, client=client, state=_state(inv, state), nodes=_nodes(nodes)
+            Path(_shown(inv.policy)), client=client, state=_state(inv, state), nodes=_nodes(nodes)
         )
     _render_drift(report, fmt=fmt, remote=client.remote)
     return 1 if report.drifted else 0
@@ -263,7 +263,7 @@ def _render_drift(report: DriftReport, *, fmt: DiffFormat, remote: str) -> None:
         typer.echo(json.dumps(out, indent=2, sort_keys=True))
         return
     if fmt is DiffFormat.MARKDOWN:
-        verdict = "drift" if report.drifted else "no drift"
+        verdict = "the remote differs" if report.drifted else "in sync"
         typer.echo(f"### tailcfg policy drift: {verdict}\n")
         typer.echo(
             f"Remote `{remote}` vs `{_shown(report.local.path)}`: {report.change.summary}.\n"
