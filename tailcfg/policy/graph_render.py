@@ -41,8 +41,8 @@ def short(text: str, limit: int = 40) -> str:
 
 
 def edge_text(e: Edge) -> str:
-    """One line for people: ``group:admins → tag:server  network tcp:22, tcp:443``."""
-    return f"{e.src} → {e.dst}  {KIND_LABEL[e.kind]} {e.label}"
+    """One line for people: ``group:admins → tag:server: network tcp:22,443``."""
+    return f"{e.src} → {e.dst}: {KIND_LABEL[e.kind]} {e.label}"
 
 
 def origins_text(e: Edge) -> str:

@@ -21,7 +21,7 @@ SEC_HEADERS = {
     ),
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
     "cache-control": "no-store",
 }
 
@@ -82,6 +82,15 @@ def test_login_refuses_wrong_keys(state_dir: Path, policy_file: Path) -> None:
             )
             assert cross.status_code == 403
             assert "set-cookie" not in cross.headers
+            fetched = await client.post(
+                "/login",
+                content=f"key={admin}",
+                headers={
+                    "content-type": "application/x-www-form-urlencoded",
+                    "sec-fetch-site": "cross-site",
+                },
+            )
+            assert fetched.status_code == 403
 
     asyncio.run(go())
 
@@ -155,7 +164,7 @@ def test_pages_show_the_tailnet_and_no_secret(state_dir: Path, policy_file: Path
     assert "2 passed, 0 failed" in policy
     assert '<td class="mono">policy.hujson:6 (grants[0])</td>' in policy
     graph = pages["/graph"].text
-    assert "group:admins → tag:server  network tcp:22,443" in graph
+    assert "group:admins → tag:server: network tcp:22,443" in graph
     assert '<th scope="row">laptop</th>' in graph and '<th scope="col">dao</th>' in graph
 
 

@@ -31,7 +31,8 @@ SECURITY_HEADERS = {
     ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # same-origin (not no-referrer): browsers then send a real Origin on the login POST.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 NAV = (("/", "Devices"), ("/keys", "Auth keys"), ("/policy", "Policy"), ("/graph", "Access graph"))
@@ -133,9 +134,13 @@ class Console:
 
 
 def _same_origin(request: Request) -> bool:
+    """A POST from the console's own pages (Sec-Fetch-Site, else Origin, must say so)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is None:
-        return True
+        return True  # not a browser's cross-site form: those send Origin
     host = request.headers.get("host", "")
     return origin in (f"http://{host}", f"https://{host}")
 
