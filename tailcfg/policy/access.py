@@ -44,7 +44,7 @@ from tailcfg.policy.filter_match import (
     SshMatcher,
     parse_range,
 )
-from tailcfg.policy.model import AutoApprovers, Policy, Ref
+from tailcfg.policy.model import AutoApprovers, NamedList, Policy, Ref
 from tailcfg.policy.nodes import Node
 from tailcfg.policy.ports import PortError, parse_dst
 from tailcfg.policy.resolve import Resolver
@@ -121,20 +121,33 @@ def _alias(text: str) -> str:
         return ""
 
 
+def _merged(a: Mapping[str, NamedList], b: Mapping[str, NamedList]) -> dict[str, NamedList]:
+    out = dict(a)
+    for name, entry in b.items():
+        prev = out.get(name)
+        out[name] = (
+            entry
+            if prev is None
+            else dataclasses.replace(entry, members=prev.members + entry.members)
+        )
+    return out
+
+
 def _union_policy(old: Policy, new: Policy) -> Policy:
     """A policy naming every identity and literal of both sides (for stand-ins only)."""
     routes: dict[str, tuple[Ref, ...]] = {}
     for p in (old, new):
         for prefix, approvers in p.auto_approvers.routes.items():
             routes[prefix] = routes.get(prefix, ()) + approvers
+    groups, owners = _merged(old.groups, new.groups), _merged(old.tag_owners, new.tag_owners)
     return dataclasses.replace(
         new,
         raw={"old": dict(old.raw), "new": dict(new.raw)},
         acls=old.acls + new.acls,
         grants=old.grants + new.grants,
         ssh=old.ssh + new.ssh,
-        groups={**old.groups, **new.groups},
-        tag_owners={**old.tag_owners, **new.tag_owners},
+        groups=groups,
+        tag_owners=owners,
         hosts={**old.hosts, **new.hosts},
         auto_approvers=AutoApprovers(
             routes, old.auto_approvers.exit_node + new.auto_approvers.exit_node
