@@ -38,7 +38,8 @@ class Miss:
 class _Net:
     """One (rule, destination alias, port spec) of an ACL or an ``ip`` grant."""
 
-    ref: RuleRef
+    section: str
+    rule: AclRule | Grant  # its RuleRef (with the span) is made on first use
     src: tuple[str, ...]
     dsts: list[tuple[addrs.Interval | None, int, int]]  # None: any address
     protos: frozenset[int]
@@ -64,6 +65,7 @@ class Provenance:
         self._srcsets: dict[tuple[str, ...], AddrSet] = {}
         self._dst_ivs: dict[str, list[addrs.Interval]] = {}
         self._net: list[_Net] = []
+        self._refs: dict[int, RuleRef] = {}
         for acl in policy.acls:
             if acl.action == "accept":
                 self._acl(acl)
@@ -73,7 +75,7 @@ class Provenance:
         self._index()
 
     def _acl(self, acl: AclRule) -> None:
-        ref = RuleRef("acls", acl.index, acl.span)
+        ref = ("acls", acl)
         try:
             protos = _protos(parse_proto(acl.proto.text) if acl.proto is not None else ())
             specs = [parse_dst(d.text) for d in acl.dst]
@@ -84,7 +86,7 @@ class Provenance:
             self._add(ref, srcs, spec.alias.strip(), spec.ports, protos)
 
     def _grant(self, g: Grant) -> None:
-        ref = RuleRef("grants", g.index, g.span)
+        ref: tuple[str, AclRule | Grant] = ("grants", g)
         try:
             specs = [parse_ip_spec(i.text) for i in g.ip]
         except PortError:
@@ -96,7 +98,7 @@ class Provenance:
 
     def _add(
         self,
-        ref: RuleRef,
+        ref: tuple[str, AclRule | Grant],
         srcs: tuple[str, ...],
         alias: str,
         ports: Sequence[tuple[int, int]],
@@ -104,7 +106,7 @@ class Provenance:
     ) -> None:
         if alias == SELF:
             dsts: list[tuple[addrs.Interval | None, int, int]] = [(None, a, b) for a, b in ports]
-            self._net.append(_Net(ref, srcs, dsts, protos, True))
+            self._net.append(_Net(*ref, srcs, dsts, protos, True))
             return
         if alias == "*":
             ivs: list[addrs.Interval | None] = [None]
@@ -117,7 +119,15 @@ class Provenance:
             ivs = list(cached)
         dsts = [(iv, a, b) for iv in ivs for a, b in ports]
         if dsts:
-            self._net.append(_Net(ref, srcs, dsts, protos, False))
+            self._net.append(_Net(*ref, srcs, dsts, protos, False))
+
+    def ref(self, net: _Net) -> RuleRef:
+        """The rule of the policy file behind one entry (span computed once)."""
+        hit = self._refs.get(id(net.rule))
+        if hit is None:
+            hit = RuleRef(net.section, net.rule.index, net.rule.span)
+            self._refs[id(net.rule)] = hit
+        return hit
 
     def warm(self) -> None:
         """Resolve every rule's sources now instead of on first use."""
@@ -193,12 +203,12 @@ class Provenance:
         out: list[RuleRef] = []
         for i in sorted(hits):
             rule = self._net[i]
-            key = id(rule.ref)
+            key = id(rule.rule)
             if key in seen or not rule.protos & protos:
                 continue
             if self._src(rule).contains_addr(*src):
                 seen.add(key)
-                out.append(rule.ref)
+                out.append(self.ref(rule))
         return out
 
     def misses(
@@ -219,13 +229,13 @@ class Provenance:
             port_ok = any(a <= port <= b for a, b in hits)
             proto_ok = bool(rule.protos & protos)
             if src_ok and port_ok and not proto_ok:
-                out.append(Miss(rule.ref, "proto", f"protocols {sorted(rule.protos)}"))
+                out.append(Miss(self.ref(rule), "proto", f"protocols {sorted(rule.protos)}"))
             elif src_ok and hits and proto_ok and not port_ok:
-                out.append(Miss(rule.ref, "port", f"ports {_ports_text(rule.dsts)}"))
+                out.append(Miss(self.ref(rule), "port", f"ports {_ports_text(rule.dsts)}"))
             elif src_ok and not hits:
-                out.append(Miss(rule.ref, "dst", "matches the source, not the destination"))
+                out.append(Miss(self.ref(rule), "dst", "matches the source, not the destination"))
             elif port_ok and proto_ok and not src_ok:
-                out.append(Miss(rule.ref, "src", "matches the destination, not the source"))
+                out.append(Miss(self.ref(rule), "src", "matches the destination, not the source"))
         merged: dict[tuple[RuleRef, str], Miss] = {}
         for m in out:
             key = (m.rule, m.lacks)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
-from evalcases import load
+import pytest
+from evalcases import load, nodes
 
 from tailcfg.policy.evaluate import run_tests
 from tailcfg.policy.test_report import render_json, render_junit, render_text
@@ -111,3 +114,23 @@ def test_junit_without_tests_is_an_empty_suite() -> None:
     root = ET.fromstring(render_junit(run_tests(load())))
     assert root.get("tests") == "0"
     assert root.findall("testsuite/testcase") == []
+
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "policy-test"
+UPDATE = os.environ.get("TAILCFG_UPDATE_GOLDEN") == "1"
+RENDER = {
+    "report.txt": lambda r: render_text(r, verbose=True) + "\n",
+    "report.json": lambda r: render_json(r) + "\n",
+    "report.xml": render_junit,
+}
+
+
+@pytest.mark.parametrize("name", sorted(RENDER))
+def test_golden(name: str) -> None:
+    """Every format of one report, byte for byte (TAILCFG_UPDATE_GOLDEN=1 rewrites)."""
+    got = RENDER[name](run_tests(load(TESTS, SSH_TESTS), nodes()))
+    path = GOLDEN / name
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(got, encoding="utf-8")
+    assert got == path.read_text(encoding="utf-8")
