@@ -22,7 +22,21 @@ from tailcfg.hujson.fmt import format_node
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 ws = st.sampled_from(["", " ", "\n", "\t", "\r\n", "  \n\n  "])
-comment = st.sampled_from(["", "// c\n", "/* b */", "/*\n * x\n */", "//\n", "/**/"])
+comment = st.sampled_from(
+    [
+        "",
+        "// c\n",
+        "/* b */",
+        "/*\n * x\n */",
+        "//\n",
+        "/**/",
+        "// ünïcode 😊  \n",
+        "/* é\n\t\t  * x\n\t   */",
+        "/*\n\n  a\n    b\n*/",
+        "// " + "w" * 70 + "\n",
+        "/* \r\n */",
+    ]
+)
 extra = st.builds(lambda a, b, c: a + b + c, ws, comment, ws)
 text_chars = st.text(st.characters(blacklist_categories=("Cs",), max_codepoint=0x1F600), max_size=8)
 scalar = st.one_of(
@@ -31,6 +45,7 @@ scalar = st.one_of(
     st.integers(-(10**6), 10**6),
     st.floats(allow_nan=False, allow_infinity=False, width=32),
     text_chars,
+    st.text("abc", min_size=30, max_size=60),  # long strings push lines past 80 bytes
 )
 plain: st.SearchStrategy[Any] = st.recursive(
     scalar,
