@@ -75,6 +75,9 @@ SCRIPT = """
     root.querySelectorAll('.tg-e,.tg-v').forEach(function(n){
       if(keep[n.id]){n.classList.add('on');}else{n.classList.add('tg-dim');}
     });
+    root.querySelectorAll('.tg-l').forEach(function(n){
+      if(!keep[n.dataset.edge]){n.classList.add('tg-dim');}
+    });
     edges.forEach(function(e){
       var r=document.getElementById('row-'+e.id);if(r)r.classList.add('on');
     });

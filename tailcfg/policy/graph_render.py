@@ -83,7 +83,8 @@ def _svg_body(lay: Layout) -> list[str]:
     out.append("</g>")
     for c in lay.curves:
         out.append(
-            f'<text class="tg-l x-{c.edge.kind}" x="{c.label_x}" y="{c.label_y}" '
+            f'<text class="tg-l x-{c.edge.kind}" data-edge="{c.id}" '
+            f'x="{c.label_x}" y="{c.label_y}" '
             f'text-anchor="end" aria-hidden="true">{esc(short(c.edge.label))}</text>'
         )
     for b in lay.boxes:
