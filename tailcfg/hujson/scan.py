@@ -15,7 +15,6 @@ from typing import Any
 
 from tailcfg.hujson.cst import Arr, Member, Node, Obj
 
-_WS = re.compile(r"[ \t\r\n]+")
 _EXTRA = re.compile(r"(?:[ \t\r\n]++|//[^\n]*+\n|/\*(?s:.*?)\*/)*+")
 _STRING_RUN = re.compile(r'[^"\\\x00-\x1f]*+')
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*+)(\.[0-9]++)?([eE][-+]?[0-9]++)?")
