@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from tailcfg.policy import addrs
 from tailcfg.policy.addrs import Interval
-from tailcfg.policy.model import AclRule, Grant, Policy, Ref
+from tailcfg.policy.model import AclRule, Grant, Loc, Policy, Ref
 from tailcfg.policy.ports import IpSpec, parse_dst, parse_ip_spec, parse_proto
 from tailcfg.policy.resolve import AddrSet, Resolver
 
@@ -245,8 +245,9 @@ def build_rules(policy: Policy, resolver: Resolver) -> RuleSet:
     if not policy.has_acls and not policy.has_grants:
         span = policy.span
         if span is not None:
-            star = Ref("*", span)
-            b.acl(AclRule(0, "accept", (star,), (Ref("*:*", span),), None, span))
+            loc = Loc(span)
+            star = Ref("*", loc)
+            b.acl(AclRule(0, "accept", (star,), (Ref("*:*", loc),), None, loc))
         return RuleSet(b.out)
     for g in policy.grants:
         b.grant(g)

@@ -14,7 +14,55 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from tailcfg.hujson import Document, JsonPath
 from tailcfg.source import Span
+
+
+class Loc:
+    """Where something is in the policy file; turned into a Span on first use.
+
+    Finding a position costs a lookup in the HuJSON document, so a policy with tens of
+    thousands of strings only pays for the positions a message actually needs.
+    """
+
+    __slots__ = ("_doc", "_key", "_path", "_span")
+
+    def __init__(
+        self,
+        span: Span | None = None,
+        *,
+        doc: Document | None = None,
+        path: JsonPath = (),
+        key: bool = False,
+    ) -> None:
+        if span is None and doc is None:
+            raise ValueError("Loc needs a span or a document")
+        self._span = span
+        self._doc = doc
+        self._path = path
+        self._key = key
+
+    @property
+    def span(self) -> Span:
+        if self._span is None:
+            assert self._doc is not None
+            at = self._doc.key_span_at if self._key else self._doc.span_at
+            self._span = at(self._path)
+        return self._span
+
+    def __repr__(self) -> str:
+        return f"Loc({self._path!r})" if self._span is None else f"Loc({self._span!r})"
+
+
+class Located:
+    """Mixin: ``span`` of anything with a ``loc`` (computed on first use)."""
+
+    __slots__ = ()
+    loc: Loc
+
+    @property
+    def span(self) -> Span:
+        return self.loc.span
 
 
 def _empty() -> Mapping[str, Any]:
@@ -22,18 +70,18 @@ def _empty() -> Mapping[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
-class Ref:
+class Ref(Located):
     """One string of the policy (an alias, a port spec, a login) and where it is."""
 
     text: str
-    span: Span
+    loc: Loc = field(compare=False, repr=False)
 
     def __str__(self) -> str:
         return self.text
 
 
 @dataclass(frozen=True, slots=True)
-class AclRule:
+class AclRule(Located):
     """An entry of ``acls``; ``index`` is its position in the list."""
 
     index: int
@@ -41,13 +89,13 @@ class AclRule:
     src: tuple[Ref, ...]
     dst: tuple[Ref, ...]
     proto: Ref | None
-    span: Span
+    loc: Loc = field(compare=False, repr=False)
     src_key: str = "src"
     dst_key: str = "dst"
 
 
 @dataclass(frozen=True, slots=True)
-class Grant:
+class Grant(Located):
     """An entry of ``grants``: ``ip`` port specs and/or ``app`` capabilities, optional ``via``."""
 
     index: int
@@ -56,13 +104,13 @@ class Grant:
     ip: tuple[Ref, ...]
     app: Mapping[str, tuple[Any, ...]]
     via: tuple[Ref, ...]
-    span: Span
+    loc: Loc = field(compare=False, repr=False)
     has_ip: bool = False
     has_app: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class SshRule:
+class SshRule(Located):
     """An entry of ``ssh``."""
 
     index: int
@@ -72,12 +120,12 @@ class SshRule:
     users: tuple[Ref, ...]
     check_period: str | None
     accept_env: tuple[Ref, ...]
-    span: Span
+    loc: Loc = field(compare=False, repr=False)
     raw: Mapping[str, Any] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True, slots=True)
-class NodeAttr:
+class NodeAttr(Located):
     """An entry of ``nodeAttrs``."""
 
     index: int
@@ -85,11 +133,11 @@ class NodeAttr:
     attr: tuple[Any, ...]
     ip_pool: tuple[Ref, ...]
     app: Mapping[str, Any]
-    span: Span
+    loc: Loc = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
-class PolicyTest:
+class PolicyTest(Located):
     """An entry of ``tests``: one ``src`` and ``host:port`` expectations."""
 
     index: int
@@ -97,12 +145,12 @@ class PolicyTest:
     proto: Ref | None
     accept: tuple[Ref, ...]
     deny: tuple[Ref, ...]
-    span: Span
+    loc: Loc = field(compare=False, repr=False)
     raw: Mapping[str, Any] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True, slots=True)
-class SshTest:
+class SshTest(Located):
     """An entry of ``sshTests``: logins expected to be accepted, checked or denied."""
 
     index: int
@@ -111,18 +159,22 @@ class SshTest:
     accept: tuple[Ref, ...]
     check: tuple[Ref, ...]
     deny: tuple[Ref, ...]
-    span: Span
+    loc: Loc = field(compare=False, repr=False)
     raw: Mapping[str, Any] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True, slots=True)
-class NamedList:
+class NamedList(Located):
     """A named entry of ``groups``/``tagOwners``/``ipsets``/``postures``: its members."""
 
     name: str
     members: tuple[Ref, ...]
-    span: Span
-    key_span: Span
+    loc: Loc = field(compare=False, repr=False)
+    key_loc: Loc = field(compare=False, repr=False)
+
+    @property
+    def key_span(self) -> Span:
+        return self.key_loc.span
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +183,11 @@ class Host:
 
     name: str
     value: Ref
-    key_span: Span
+    key_loc: Loc = field(compare=False, repr=False)
+
+    @property
+    def key_span(self) -> Span:
+        return self.key_loc.span
 
 
 @dataclass(frozen=True, slots=True)

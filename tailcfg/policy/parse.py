@@ -2,7 +2,7 @@
 
 Shape errors (wrong JSON types) are the validator's business; this builder is lenient:
 a string where a list is expected counts as a one-item list, other wrong types are
-skipped. Every Ref carries the span of its string in the file.
+skipped. Every Ref carries the location of its string in the file (a Span on first use).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from tailcfg.policy.model import (
     AutoApprovers,
     Grant,
     Host,
+    Loc,
     NamedList,
     NodeAttr,
     Policy,
@@ -32,7 +33,10 @@ class _Builder:
         self.doc = doc
 
     def ref(self, path: JsonPath, value: Any) -> Ref:
-        return Ref(str(value), self.doc.span_at(path))
+        return Ref(str(value), self.loc(path))
+
+    def loc(self, path: JsonPath, *, key: bool = False) -> Loc:
+        return Loc(doc=self.doc, path=path, key=key)
 
     def refs(self, path: JsonPath, value: Any) -> tuple[Ref, ...]:
         if value is None:
@@ -66,8 +70,8 @@ class _Builder:
             name: NamedList(
                 name,
                 self.refs((key, name), members),
-                self.doc.span_at((key, name)),
-                self.doc.key_span_at((key, name)),
+                self.loc((key, name)),
+                self.loc((key, name), key=True),
             )
             for name, members in value.items()
         }
@@ -86,7 +90,7 @@ class _Builder:
                     src=self.refs((*p, src_key), item.get(src_key)),
                     dst=self.refs((*p, dst_key), item.get(dst_key)),
                     proto=self.opt_ref((*p, "proto"), item.get("proto")),
-                    span=self.doc.span_at(p),
+                    loc=self.loc(p),
                     src_key=src_key,
                     dst_key=dst_key,
                 )
@@ -110,7 +114,7 @@ class _Builder:
                     ip=self.refs((*p, "ip"), item.get("ip")),
                     app=MappingProxyType(app_map),
                     via=self.refs((*p, "via"), item.get("via")),
-                    span=self.doc.span_at(p),
+                    loc=self.loc(p),
                     has_ip=bool(item.get("ip")),
                     has_app=bool(app),
                 )
@@ -131,7 +135,7 @@ class _Builder:
                     users=self.refs((*p, "users"), item.get("users")),
                     check_period=None if period is None else str(period),
                     accept_env=self.refs((*p, "acceptEnv"), item.get("acceptEnv")),
-                    span=self.doc.span_at(p),
+                    loc=self.loc(p),
                     raw=MappingProxyType(dict(item)),
                 )
             )
@@ -150,7 +154,7 @@ class _Builder:
                     attr=tuple(attr) if isinstance(attr, list) else (),
                     ip_pool=self.refs((*p, "ipPool"), item.get("ipPool")),
                     app=MappingProxyType(dict(app) if isinstance(app, dict) else {}),
-                    span=self.doc.span_at(p),
+                    loc=self.loc(p),
                 )
             )
         return tuple(out)
@@ -168,7 +172,7 @@ class _Builder:
                     proto=self.opt_ref((*p, "proto"), item.get("proto")),
                     accept=self.refs((*p, acc_key), item.get(acc_key)),
                     deny=self.refs((*p, "deny"), item.get("deny")),
-                    span=self.doc.span_at(p),
+                    loc=self.loc(p),
                     raw=MappingProxyType(dict(item)),
                 )
             )
@@ -186,7 +190,7 @@ class _Builder:
                     accept=self.refs((*p, "accept"), item.get("accept")),
                     check=self.refs((*p, "check"), item.get("check")),
                     deny=self.refs((*p, "deny"), item.get("deny")),
-                    span=self.doc.span_at(p),
+                    loc=self.loc(p),
                     raw=MappingProxyType(dict(item)),
                 )
             )
@@ -198,9 +202,7 @@ class _Builder:
             return MappingProxyType({})
         return MappingProxyType(
             {
-                name: Host(
-                    name, self.ref(("hosts", name), v), self.doc.key_span_at(("hosts", name))
-                )
+                name: Host(name, self.ref(("hosts", name), v), self.loc(("hosts", name), key=True))
                 for name, v in value.items()
                 if isinstance(v, str)
             }
