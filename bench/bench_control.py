@@ -78,6 +78,7 @@ class Fleet:
         self.node_keys: list[str] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.probe: Probe | None = None
+        self.errors: list[str] = []
 
     async def register(self, n: int, auth_key: str, concurrency: int = 32) -> None:
         gate = asyncio.Semaphore(concurrency)
@@ -99,13 +100,23 @@ class Fleet:
                 index = start + offset
                 self.tasks.append(asyncio.create_task(self._stream(index, event)))
             await asyncio.gather(*(e.wait() for e in ready))
+            if self.errors:
+                raise SystemExit("\n".join(self.errors[:5]))
 
     async def _stream(self, index: int, ready: asyncio.Event) -> None:
         client, node_key = self.clients[index], self.node_keys[index]
-        async for message in client.stream_map(node_key):
+        try:
+            async for message in client.stream_map(node_key):
+                ready.set()
+                if self.probe is not None:
+                    self.probe.observe(index, message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.errors.append(f"stream {index}: {type(exc).__name__}: {exc}")
+            raise
+        finally:
             ready.set()
-            if self.probe is not None:
-                self.probe.observe(index, message)
 
     async def measure(self, kind: str, target: Any, action: Awaitable[T]) -> tuple[list[float], T]:
         """Run ``action`` (not yet started) and wait until every stream saw its effect."""

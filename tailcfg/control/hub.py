@@ -17,11 +17,12 @@ from datetime import datetime
 from typing import Any
 
 from tailcfg.control.model import Device, User, utcnow
-from tailcfg.control.netmap import full_map, node_wire, policy_node
+from tailcfg.control.netmap import encode, full_map, node_wire, policy_node
 from tailcfg.control.policy import LoadedPolicy, NodePolicy, compile_for
 
 log = logging.getLogger("tailcfg.control")
 Message = dict[str, Any]
+FULL_MAP: Message = {"FullMap": True}  # a marker, compared by identity
 
 
 @dataclass(eq=False)
@@ -29,6 +30,7 @@ class Subscription:
     """One map stream: its queue and what it was last sent."""
 
     device_id: int
+    # messages; FULL_MAP asks for the full map (built when sent); None ends the stream
     queue: asyncio.Queue[Message | None] = field(default_factory=asyncio.Queue)
     peers: frozenset[str] = frozenset()
     packet_filter: list[dict[str, Any]] | None = None
@@ -48,6 +50,7 @@ class Hub:
         ephemeral_timeout: float,
         on_ephemeral_gone: Callable[[int], None],
         tick: float = 0.5,
+        full_map_concurrency: int = 8,
     ) -> None:
         self.domain = domain
         self._policy = policy
@@ -55,6 +58,7 @@ class Hub:
         self._devices: dict[int, Device] = {d.id: d for d in devices}
         self._by_name = {d.given_name: d.id for d in self._devices.values()}
         self._wire: dict[int, Message] = {}
+        self._json: dict[int, bytes] = {}
         self._compiled: dict[str, NodePolicy] = {}
         self._subs: dict[int, list[Subscription]] = {}
         self._changed: set[int] = set()
@@ -62,6 +66,7 @@ class Hub:
         self._removed: dict[str, int] = {}
         self._need_compile = True
         self._wake = asyncio.Event()
+        self.full_map_gate = asyncio.Semaphore(full_map_concurrency)
         self._ephemeral_timeout = ephemeral_timeout
         self._on_ephemeral_gone = on_ephemeral_gone
         self._timers: dict[int, asyncio.TimerHandle] = {}
@@ -77,7 +82,7 @@ class Hub:
             self._by_name.pop(old.given_name, None)
         self._devices[device.id] = device
         self._by_name[device.given_name] = device.id
-        self._wire.pop(device.id, None)
+        self._forget(device.id)
         self._changed.add(device.id)
         self._versions[device.id] = self._versions.get(device.id, 0) + 1
         self._need_compile = self._need_compile or topology
@@ -88,7 +93,7 @@ class Hub:
         if device is None:
             return
         self._by_name.pop(device.given_name, None)
-        self._wire.pop(device_id, None)
+        self._forget(device_id)
         self._removed[device.given_name] = device_id
         self._versions.pop(device_id, None)
         self._cancel_timer(device_id)
@@ -125,19 +130,28 @@ class Hub:
         sub.peers = node.peers if node else frozenset()
         sub.packet_filter = node.packet_filter if node else []
         sub.ssh_policy = node.ssh_policy if node else {"rules": []}
+        sub.queue.put_nowait(FULL_MAP)
+        return sub
+
+    def full_map(self, sub: Subscription) -> bytes | None:
+        """The full map of ``sub`` as JSON bytes, from the state recorded at subscription.
+
+        Built when it is sent: peers changed since then are already current here and come
+        again as updates, which a node applies idempotently.
+        """
+        device = self._devices.get(sub.device_id)
+        if device is None:  # deleted meanwhile: the stream is about to end
+            return None
         own = device.given_name
         names = sorted(n for n in sub.peers if n != own and n in self._by_name)
-        peers = [self._wire_of(self._by_name[n]) for n in names]
-        message = full_map(
-            self._wire_of(device_id),
-            peers,
-            packet_filter=sub.packet_filter,
-            ssh_policy=sub.ssh_policy,
+        return full_map(
+            self._wire_of(device.id),
+            [self._json_of(self._by_name[n]) for n in names],
+            packet_filter=sub.packet_filter or [],
+            ssh_policy=sub.ssh_policy or {"rules": []},
             domain=self.domain,
             users=self._users.values(),
         )
-        sub.queue.put_nowait(message)
-        return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         subs = self._subs.get(sub.device_id, [])
@@ -198,7 +212,7 @@ class Hub:
                 expiry = device.key_expiry
                 if expiry is not None and self._last_tick < expiry <= now:
                     self._changed.add(device.id)
-                    self._wire.pop(device.id, None)
+                    self._forget(device.id)
                     self._need_compile = True
                     self._wake.set()
             self._last_tick = now
@@ -296,6 +310,16 @@ class Hub:
 
     def _visible(self, device: Device, now: datetime | None = None) -> bool:
         return device.authorized and not device.expired(now or utcnow())
+
+    def _forget(self, device_id: int) -> None:
+        self._wire.pop(device_id, None)
+        self._json.pop(device_id, None)
+
+    def _json_of(self, device_id: int) -> bytes:
+        data = self._json.get(device_id)
+        if data is None:
+            data = self._json[device_id] = encode(self._wire_of(device_id))
+        return data
 
     def _wire_of(self, device_id: int) -> Message:
         wire = self._wire.get(device_id)

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import nacl.bindings
+import nacl.utils
 from nacl.exceptions import CryptoError
 from nacl.public import Box, PrivateKey, PublicKey
 
@@ -87,11 +89,19 @@ def box_for(private: PrivateKey, peer_public: bytes) -> Box:
 
 
 def seal(box: Box, message: Any) -> bytes:
-    return bytes(box.encrypt(json.dumps(message, separators=(",", ":")).encode()))
+    return seal_bytes(box, json.dumps(message, separators=(",", ":")).encode())
 
 
 def seal_bytes(box: Box, data: bytes) -> bytes:
-    return bytes(box.encrypt(data))
+    nonce, ciphertext = seal_parts(box, data)
+    return nonce + ciphertext
+
+
+def seal_parts(box: Box, data: bytes) -> tuple[bytes, bytes]:
+    """``(nonce, ciphertext)`` of a seal, without the joined copy (for large messages)."""
+    nonce = nacl.utils.random(Box.NONCE_SIZE)
+    ciphertext: bytes = nacl.bindings.crypto_box_easy_afternm(data, nonce, box.shared_key())
+    return nonce, ciphertext
 
 
 def unseal(box: Box, data: bytes) -> Any:

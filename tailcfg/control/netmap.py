@@ -8,7 +8,8 @@ whole), ``PeersRemoved`` (node IDs), ``PacketFilter``, ``SSHPolicy``; a keep-ali
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tailcfg.control.addresses import fqdn
@@ -61,18 +62,23 @@ def dns_config(domain: str) -> dict[str, Any]:
     return {"Domains": [domain], "Proxied": True, "Resolvers": [], "Routes": {}}
 
 
+def encode(message: Any) -> bytes:
+    """Compact JSON bytes, the form every message is sealed in."""
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
 def full_map(
     self_node: dict[str, Any],
-    peers: Iterable[dict[str, Any]],
+    peers: Sequence[bytes],
     *,
     packet_filter: list[dict[str, Any]],
     ssh_policy: dict[str, Any],
     domain: str,
     users: Iterable[User],
-) -> dict[str, Any]:
-    return {
+) -> bytes:
+    """The full map as JSON bytes; ``peers`` are already-encoded peer nodes (cached)."""
+    head = {
         "Node": self_node,
-        "Peers": list(peers),
         "PacketFilter": packet_filter,
         "SSHPolicy": ssh_policy,
         "DNSConfig": dns_config(domain),
@@ -81,6 +87,7 @@ def full_map(
             {"ID": u.id, "LoginName": u.login, "DisplayName": u.display_name} for u in users
         ],
     }
+    return b"".join((encode(head)[:-1], b',"Peers":[', b",".join(peers), b"]}"))
 
 
 KEEPALIVE: dict[str, Any] = {"KeepAlive": True}

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from tailcfg.control import keys
 from tailcfg.control.http import guarded, plane, read_body
-from tailcfg.control.hub import Subscription
+from tailcfg.control.hub import FULL_MAP, Subscription
 from tailcfg.control.model import ControlRequestError, utcnow
 from tailcfg.control.netmap import KEEPALIVE
 from tailcfg.control.service import ControlPlane
@@ -91,7 +91,21 @@ async def _frames(
                 message = KEEPALIVE
             if message is None:
                 return
-            yield frame(keys.seal(box, message))
+            if message is FULL_MAP:
+                # Few full maps at a time: each can be megabytes, and after a restart every
+                # node asks at once. The gate is held until the bytes went to the socket.
+                async with control.hub.full_map_gate:
+                    data = control.hub.full_map(sub)
+                    if data is None:
+                        return
+                    nonce, sealed = keys.seal_parts(box, data)
+                    del data
+                    yield (len(nonce) + len(sealed)).to_bytes(4, "big") + nonce
+                    yield sealed
+                    del sealed
+                    yield b""  # the server waits here until the socket buffer drained
+            else:
+                yield frame(keys.seal(box, message))
             if not stream:
                 return
     finally:
