@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from tailcfg import hujson
+from tailcfg.control.policy import DEFAULT_POLICY
 from tailcfg.gitops import GitopsState, default_state_path, open_policy_client
 from tailcfg.gitops.client import HeadscalePolicy, TailscalePolicy
 from tailcfg.inventory import Inventory, load_inventory
@@ -46,6 +47,16 @@ class Control:
             for login in logins:
                 answer = client.post("/api/v1/preauthkey", json={"user": login})
                 assert answer.status_code == 200, answer.text
+
+    def reset_policy(self) -> None:
+        """Put the server's default policy back (through its v2 API, no If-Match)."""
+        headers = {
+            "Authorization": f"Bearer {self.admin_key}",
+            "Content-Type": "application/hujson",
+        }
+        with httpx.Client(base_url=self.url, headers=headers) as client:
+            answer = client.post("/api/v2/tailnet/-/acl", content=DEFAULT_POLICY.encode())
+            assert answer.status_code == 200, answer.text
 
     def stored_policy(self) -> tuple[str, str, str]:
         """(text, etag, updated) as the server's database holds them (microseconds)."""
