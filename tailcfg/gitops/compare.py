@@ -1,25 +1,25 @@
-"""Remote vs local: do they differ in text, in value, in access? With the diff to show.
+"""Remote vs local: do they differ in text, in value, in meaning, in access? With the diff.
 
-The semantic diff is ``tailcfg.policy.diff.diff_policies`` (rendered by
-``tailcfg.policy.diff_render``), the engine behind ``tailcfg policy diff``; both are
-looked up when called. When the diff cannot be imported, or a side cannot be loaded by
-the policy engine, the comparison is structural: the parsed values (comments and layout
-ignored) and a unified diff of their canonical JSON; any difference of value then counts
-as a difference in access.
+The semantic diff is the engine of ``tailcfg policy diff``
+(:func:`tailcfg.policy.diff.diff_policies`, rendered by :mod:`tailcfg.policy.diff_render`).
+When a side cannot be loaded by the policy engine (the remote holds something this
+version of tailcfg rejects, or not even HuJSON), the comparison is structural: the parsed
+values (comments and layout ignored) and a unified diff of their canonical JSON; any
+difference of value then counts as a difference in access.
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 from tailcfg import hujson
 from tailcfg.errors import TailcfgError
+from tailcfg.policy.diff import diff_policies
+from tailcfg.policy.diff_render import render_markdown, render_text
 from tailcfg.policy.engine import load_policy, users_of
 from tailcfg.policy.nodes import Node
 
@@ -51,29 +51,6 @@ class PolicyChange:
         return "differs in access"
 
 
-def _optional(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        return None
-
-
-class _Unavailable(Exception):
-    pass
-
-
-def _diff_module() -> ModuleType:
-    try:
-        module = _optional("tailcfg.policy.diff")
-    except ImportError as exc:
-        raise _Unavailable(f"semantic diff unavailable ({exc})") from None
-    if module is None:
-        raise _Unavailable("semantic diff unavailable (no tailcfg.policy.diff)")
-    return module
-
-
 def _value(text: str, path: str) -> Any:
     return hujson.parse(text, path).value if text.strip() else {}
 
@@ -95,17 +72,13 @@ def compare_policies(
         return _structural(None, new_value, old_path, new_path, False, False, note)
     same = (old_text == new_text, old_value == new_value)
     try:
-        module = _diff_module()
-        return _semantic(module, old_text, new_text, old_path, new_path, nodes, *same)
-    except _Unavailable as exc:
-        note = str(exc)
+        return _semantic(old_text, new_text, old_path, new_path, nodes, *same)
     except TailcfgError as exc:
         note = f"semantic diff unavailable: {exc}"
     return _structural(old_value, new_value, old_path, new_path, *same, note)
 
 
 def _semantic(
-    module: ModuleType,
     old_text: str,
     new_text: str,
     old_path: str,
@@ -117,31 +90,17 @@ def _semantic(
     users = users_of(nodes) if nodes is not None else ()
     old = load_policy(old_text if old_text.strip() else "{}", old_path, users=users)
     new = load_policy(new_text, new_path, users=users)
-    diff = module.diff_policies(old, new, nodes=nodes)
-    data = diff.to_json()
-    changed = bool(diff.changed)
-    text, markdown = _rendered(diff, data) if changed else ("", "No change in access.\n")
+    diff = diff_policies(old, new, nodes=nodes)
     return PolicyChange(
         same_text=same_text,
         same_value=same_value,
         same_access=not diff.access_changed,
-        same_meaning=not changed,
+        same_meaning=not diff.changed,
         engine="semantic",
-        text=text,
-        markdown=markdown,
-        data=data,
+        text=render_text(diff) if diff.changed else "",
+        markdown=render_markdown(diff),
+        data=diff.to_json(),
     )
-
-
-def _rendered(diff: Any, data: dict[str, Any]) -> tuple[str, str]:
-    """Text and markdown from ``tailcfg.policy.diff_render`` (JSON until it is importable)."""
-    render = _optional("tailcfg.policy.diff_render")
-    as_text = getattr(render, "render_text", None)
-    as_markdown = getattr(render, "render_markdown", None)
-    if as_text is None or as_markdown is None:
-        body = json.dumps(data, indent=2, sort_keys=True) + "\n"
-        return body, f"```json\n{body}```\n"
-    return str(as_text(diff)), str(as_markdown(diff))
 
 
 def canonical_json(value: Any) -> str:

@@ -99,3 +99,18 @@ def test_compare_falls_back_to_structural_for_a_broken_remote() -> None:
     assert change.text == (
         '--- remote\n+++ policy.hujson\n@@ -0,0 +1,3 @@\n+{\n+  "acls": []\n+}\n'
     )
+
+
+def test_compare_falls_back_to_structural_for_a_remote_the_engine_rejects() -> None:
+    change = compare_policies(
+        '{"acls": [], "bogus": 1}', '{"acls": []}', old_path="remote", new_path="policy.hujson"
+    )
+    assert (change.engine, change.summary, change.note) == (
+        "structural",
+        "differs in access",
+        'semantic diff unavailable: remote:1:14: error[unknown-field]: unknown field "bogus"',
+    )
+    assert change.text == (
+        "--- remote\n+++ policy.hujson\n@@ -1,4 +1,3 @@\n {\n"
+        '-  "acls": [],\n-  "bogus": 1\n+  "acls": []\n }\n'
+    )
