@@ -92,7 +92,11 @@ def _tag_known(policy: Policy, ref: Ref) -> bool:
 def _acl_parse(policy: Policy) -> None:
     for acl in policy.acls:
         if acl.action != "accept":
-            raise _fail(acl.span, f'action="{acl.action}" is not supported', "invalid-action")
+            raise _fail(
+                acl.loc.child("action").span,
+                f'action="{acl.action}" is not supported',
+                "invalid-action",
+            )
         if acl.proto is not None:
             try:
                 parse_proto(acl.proto.text)
@@ -121,12 +125,15 @@ def _ssh_parse(policy: Policy) -> None:
     for rule in policy.ssh:
         action = rule.action.strip()
         if action not in ("", "accept", "check"):
-            raise _fail(rule.span, f'"{action}" is not a valid action', "invalid-action")
+            raise _fail(
+                rule.loc.child("action").span, f'"{action}" is not a valid action', "invalid-action"
+            )
         if rule.check_period is not None and rule.check_period != "always":
             try:
                 parse_go_duration(rule.check_period)
             except ValueError as exc:
-                raise _fail(rule.span, str(exc), "invalid-duration") from None
+                span = rule.loc.child("checkPeriod").span
+                raise _fail(span, str(exc), "invalid-duration") from None
 
 
 def _src_checks(policy: Policy, refs: tuple[Ref, ...]) -> Iterator[_Found]:
@@ -174,9 +181,14 @@ def _grant_semantic(policy: Policy) -> None:
             raise _fail(g.span, "ip and app can not both be empty", "empty-grant")
         for cap in g.app:
             if "://" in cap:
-                raise _fail(g.span, "capability name must have the form {domain}/{path}")
+                raise _fail(
+                    g.loc.child("app").span, "capability name must have the form {domain}/{path}"
+                )
             if cap.startswith("tailscale.com/") and cap not in _RESERVED_OK:
-                raise _fail(g.span, "capability name must not be in the tailscale.com domain")
+                raise _fail(
+                    g.loc.child("app").span,
+                    "capability name must not be in the tailscale.com domain",
+                )
         dsts = [d.text.strip() for d in g.dst]
         if g.has_app and "autogroup:internet" in dsts:
             raise _fail(g.span, "cannot use app grants with autogroup:internet")
@@ -227,10 +239,11 @@ def _ssh_semantic(policy: Policy) -> None:
         if rule.check_period not in (None, "always"):
             ns = parse_go_duration(rule.check_period or "")
             text = format_go_duration(ns)
+            period = rule.loc.child("checkPeriod").span
             if ns < 0:
-                raise _fail(rule.span, f"checkPeriod {text} must be a positive duration")
+                raise _fail(period, f"checkPeriod {text} must be a positive duration")
             if ns > 168 * 3600 * 10**9:
-                raise _fail(rule.span, f"checkPeriod {text} is above the max (168h)")
+                raise _fail(period, f"checkPeriod {text} is above the max (168h)")
 
 
 def _node_attrs(policy: Policy) -> None:

@@ -50,6 +50,12 @@ class Loc:
             self._span = at(self._path)
         return self._span
 
+    def child(self, *steps: str | int) -> Loc:
+        """The location of a member inside this one (itself when it has no document)."""
+        if self._doc is None:
+            return self
+        return Loc(doc=self._doc, path=(*self._path, *steps))
+
     def __repr__(self) -> str:
         return f"Loc({self._path!r})" if self._span is None else f"Loc({self._span!r})"
 

@@ -9,7 +9,10 @@ import pytest
 
 from tailcfg.cli.main import main
 from tailcfg.errors import HujsonError, PolicyError, TailcfgError
+from tailcfg.hujson import parse
+from tailcfg.policy.checks import check_policy
 from tailcfg.policy.engine import compile_file, load_policy
+from tailcfg.policy.parse import build_policy
 
 HOMELAB = Path(__file__).resolve().parents[2] / "examples" / "homelab"
 TCP = [6]
@@ -168,3 +171,34 @@ def test_cli_compile_rejected(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert captured.err.strip().endswith(
         '3:34: error[undefined-tag]: src=tag not found: "tag:nope"'
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "line_col"),
+    [
+        (
+            '{"acls": [\n  {"action": "drop", "src": ["*"], "dst": ["*:*"]}]}',
+            'action="drop" is not supported',
+            (2, 14),
+        ),
+        (
+            '{"ssh": [{"action": "check", "src": ["*"], "dst": ["autogroup:member"],\n'
+            '  "users": ["root"], "checkPeriod": "-1m"}]}',
+            "checkPeriod -1m0s must be a positive duration",
+            (2, 37),
+        ),
+        (
+            '{"grants": [{"src": ["*"], "dst": ["*"], "ip": ["tcp:22"],\n  "via": ["nope"]}]}',
+            "via can only be a tag",
+            (2, 11),
+        ),
+    ],
+)
+def test_engine_checks_point_at_the_value(
+    text: str, message: str, line_col: tuple[int, int]
+) -> None:
+    """The engine's own checks (run after the validator) are positioned on the value."""
+    with pytest.raises(PolicyError) as info:
+        check_policy(build_policy(parse(text, "p.hujson")))
+    d = info.value.diagnostic
+    assert (d.message, (d.span.line, d.span.col)) == (message, line_col)
