@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from tailcfg.hujson import parse
+from tailcfg.policy.model import Policy
 from tailcfg.policy.parse import build_policy
 
 TEXT = """{
@@ -29,11 +30,11 @@ TEXT = """{
 
 
 @pytest.fixture(scope="module")
-def policy():  # type: ignore[no-untyped-def]
+def policy() -> Policy:
     return build_policy(parse(TEXT, "p.hujson"), users=["odin@example.com"])
 
 
-def test_acls_normalise_legacy_fields(policy) -> None:  # type: ignore[no-untyped-def]
+def test_acls_normalise_legacy_fields(policy: Policy) -> None:
     first, second = policy.acls
     assert (first.src_key, first.dst_key) == ("users", "ports")
     assert [r.text for r in first.src] == ["group:a"]
@@ -43,7 +44,7 @@ def test_acls_normalise_legacy_fields(policy) -> None:  # type: ignore[no-untype
     assert (first.src[0].span.line, first.src[0].span.col) == (4, 36)
 
 
-def test_sections(policy) -> None:  # type: ignore[no-untyped-def]
+def test_sections(policy: Policy) -> None:
     assert policy.has_acls and policy.has_grants
     assert [m.text for m in policy.groups["group:a"].members] == ["odin@example.com"]
     assert policy.hosts["nas"].value.text == "192.168.1.10"
@@ -62,7 +63,7 @@ def test_sections(policy) -> None:  # type: ignore[no-untyped-def]
     assert policy.users == ("odin@example.com",)
 
 
-def test_tests_normalise_legacy_fields(policy) -> None:  # type: ignore[no-untyped-def]
+def test_tests_normalise_legacy_fields(policy: Policy) -> None:
     (t,) = policy.tests
     assert t.src is not None and t.src.text == "odin@example.com"
     assert [r.text for r in t.accept] == ["tag:web:22"]
@@ -73,8 +74,8 @@ def test_tests_normalise_legacy_fields(policy) -> None:  # type: ignore[no-untyp
     assert [r.text for r in st.accept] == ["root"]
 
 
-def test_model_is_immutable(policy) -> None:  # type: ignore[no-untyped-def]
+def test_model_is_immutable(policy: Policy) -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
-        policy.acls = ()
+        policy.acls = ()  # type: ignore[misc]
     with pytest.raises(TypeError):
-        policy.groups["group:b"] = policy.groups["group:a"]
+        policy.groups["group:b"] = policy.groups["group:a"]  # type: ignore[index]
