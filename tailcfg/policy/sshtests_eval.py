@@ -8,7 +8,7 @@ device's compiled SSH policy (``principals`` x ``sshUsers``).
 
 from __future__ import annotations
 
-from tailcfg.policy.eval_world import SrcPoint, World, node_addrs
+from tailcfg.policy.eval_world import SrcPoint, World
 from tailcfg.policy.model import Ref, SshTest
 from tailcfg.policy.nodes import Node
 from tailcfg.policy.provenance import Provenance
@@ -87,6 +87,11 @@ class SshTestsRunner:
             policy_error=policy_error,
         )
 
+    def _invalid(
+        self, t: SshTest, login_ref: Ref, dst: str, expected: Outcome, reason: str
+    ) -> TestResult:
+        return self._result(t, login_ref, dst, login_ref.text, expected, Outcome.INVALID, reason)
+
     def _assertions(self, t: SshTest) -> list[tuple[Outcome, Ref]]:
         return [
             *((Outcome.ACCEPT, r) for r in t.accept),
@@ -144,37 +149,21 @@ class SshTestsRunner:
         dst = check_ssh_dst(dst_ref.text, self.world.names, src)
         problem = check_login(login) or (dst if isinstance(dst, str) else None)
         if problem is not None or isinstance(dst, str):
-            return self._result(
-                t,
-                login_ref,
-                dst_ref.text,
-                login,
-                expected,
-                Outcome.INVALID,
-                f"invalid test: {problem}",
-            )
+            return self._invalid(t, login_ref, dst_ref.text, expected, f"invalid test: {problem}")
         if dst.kind in (Kind.HOST, Kind.IP):
             devices = ssh_dst_devices(dst, self.world, points[0])
             if isinstance(devices, str):
-                return self._result(
-                    t,
-                    login_ref,
-                    dst_ref.text,
-                    login,
-                    expected,
-                    Outcome.INVALID,
-                    f"invalid test: {devices}",
+                return self._invalid(
+                    t, login_ref, dst_ref.text, expected, f"invalid test: {devices}"
                 )
         allowed, checked, denied, rules = self._evaluate(dst, points, login)
         total = len(allowed) + len(denied)
         if total == 0:
-            return self._result(
+            return self._invalid(
                 t,
                 login_ref,
                 dst_ref.text,
-                login,
                 expected,
-                Outcome.INVALID,
                 f"invalid test: dst {dst_ref.text!r} has no devices",
             )
         head = f"{src.text} -> {dst_ref.text} as {login}"
@@ -243,6 +232,3 @@ def _render(rules: list[RuleRef]) -> str:
     if not rules:
         return "the compiled SSH policy (rule not traced)"
     return ", ".join(r.render() for r in rules)
-
-
-__all__ = ["SshTestsRunner", "node_addrs"]

@@ -59,15 +59,6 @@ def dst_targets(dst: Dst, world: World, src: SrcPoint) -> list[list[Holder]]:
     return [world.holders(literal)]
 
 
-def dst_literal(dst: Dst, world: World) -> str | None:
-    """The address of an IP/hosts destination (for stand-in routers)."""
-    if dst.alias.kind is Kind.IP:
-        return dst.alias.text
-    if dst.alias.kind is Kind.HOST:
-        return single_host_ip(world.names.hosts.get(dst.alias.text, ""))
-    return None
-
-
 def reaches(
     world: World, src: SrcPoint, holder: Holder, port: int, protos: frozenset[int]
 ) -> tuple[Addr, Addr] | None:
