@@ -1,7 +1,8 @@
 """The Headscale v1 API subset: pre-auth keys and the policy.
 
 ``user`` in requests may be a user ID (number or numeric string), a login, or a login's
-name part; an unknown login is created (the embedded server has no user admin API).
+name part; an unknown login is created (the embedded server has no user admin API); a key
+created without one belongs to the API key's user.
 Secrets are returned once, at creation; lists show ``tskey-auth-<id>-***``.
 """
 
@@ -72,9 +73,10 @@ def _expires_at(value: Any) -> datetime | None:
 
 
 async def create_preauthkey(request: Request) -> Response:
-    api_user(request)
+    admin = api_user(request)
     data = await read_object(request)
-    user = _user(request, data.get("user"))
+    # Headscale 0.27 allows tag-only keys without a user: they belong to the caller here
+    user = _user(request, data["user"]) if data.get("user") not in (None, "") else admin
     key, secret = plane(request).mint_auth_key(
         user,
         reusable=bool_field(data, "reusable"),
@@ -99,9 +101,11 @@ async def list_preauthkeys(request: Request) -> Response:
 async def expire_preauthkey(request: Request) -> Response:
     api_user(request)
     data = await read_object(request)
-    text = data.get("key")
+    text = data.get("key") or data.get("id")  # Headscale 0.27+ expires by id
+    if isinstance(text, int) and not isinstance(text, bool):
+        text = str(text)
     if not isinstance(text, str) or not text:
-        raise ControlRequestError("key is required")
+        raise ControlRequestError("key or id is required")
     key_id = auth.split_key(text, auth.AUTH_PREFIX)[0] if text.startswith("tskey-") else text
     store = plane(request).store
     found = store.auth_key(key_id)

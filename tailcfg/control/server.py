@@ -6,7 +6,10 @@ in a background thread, stopped cleanly when the block ends.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 import socket
 import threading
 import time
@@ -52,14 +55,40 @@ def serve(
     policy_path: str | Path | None = None,
     settings: Settings | None = None,
 ) -> int:
-    """Serve until SIGINT/SIGTERM (uvicorn's handlers stop it cleanly); returns 0."""
+    """Serve until SIGINT/SIGTERM, then shut down cleanly; returns 0."""
     host, port = parse_listen(listen)
     app = create_app(state_dir, settings=settings, policy_path=policy_path)
-    server = uvicorn.Server(_config(app, host=host, port=port))
-    server.run()
+    server = _Server(_config(app, host=host, port=port))
+    asyncio.run(_serve_until_signal(server))
     if not server.started:
         raise ControlError(f"control server failed to start on {listen}")
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal capture (which re-raises SIGTERM at exit: status -15)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve_until_signal(server: uvicorn.Server) -> None:
+    """Serve; the first SIGINT/SIGTERM shuts down gracefully, a second one at once."""
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        if server.should_exit:
+            server.force_exit = True
+        server.should_exit = True
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop)
+    try:
+        await server.serve()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 @dataclass(frozen=True, slots=True)
