@@ -222,3 +222,39 @@ def test_device_tags_and_authorized(state_dir: Path, policy_file: Path) -> None:
         "keyExpiryDisabled": True,
         "hostname": "box",
     }
+
+
+FAILING = """{
+  "groups": {"group:admins": ["odin@example.com"]},
+  "tagOwners": {"tag:server": ["group:admins"]},
+  "acls": [{"action": "accept", "src": ["group:admins"], "dst": ["tag:server:22"]}],
+  "tests": [{"src": "odin@example.com", "accept": ["tag:server:22", "tag:server:80"]}],
+}
+"""
+
+
+def test_policy_with_failing_tests_is_refused_like_the_server(
+    state_dir: Path, policy_file: Path
+) -> None:
+    async def scenario() -> tuple[httpx.Response, httpx.Response, str]:
+        async with asgi_control(state_dir, policy_file) as (client, _):
+            posted = await client.post(ACL, content=FAILING)
+            validated = await client.post(f"{ACL}/validate", content=FAILING)
+            kept = await client.get(ACL, headers={"Accept": "application/hujson"})
+            return posted, validated, kept.text
+
+    posted, validated, kept = run(scenario())
+    expected = {
+        "message": "test(s) failed",
+        "data": [
+            {
+                "user": "odin@example.com",
+                "errors": [
+                    "odin@example.com -> tag:server:80: expected accept, denied: no rule matches"
+                ],
+            }
+        ],
+    }
+    assert (posted.status_code, posted.json()) == (400, expected)
+    assert (validated.status_code, validated.json()) == (200, expected)
+    assert kept == POLICY
