@@ -7,11 +7,13 @@ injected failures, and every request's headers recorded.
 * ``POST`` of the same path (``If-Match: "<hex>"``) -> the new text and ETag; 412 with
   ``{"message": "precondition failed, invalid old hash"}`` when the ETag moved on.
 * ``POST .../acl/validate`` -> ``{}``
+* Headscale's ``GET``/``PUT /api/v1/policy`` (``{"policy"}``), 404 while none is stored.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -82,6 +84,16 @@ def build_app(state: AclState) -> Starlette:
             state.text = (await request.body()).decode()
         return policy()
 
+    async def headscale_policy(request: Request) -> Response:
+        """Headscale v1: no ETag; 404 while no policy is stored (file-mode servers differ)."""
+        if (refused := record(request)) is not None:
+            return refused
+        if request.method == "PUT":
+            state.text = json.loads(await request.body())["policy"]
+        if not state.text:
+            return JSONResponse({"code": 5, "message": "policy not found", "details": []}, 404)
+        return JSONResponse({"policy": state.text, "updatedAt": "2026-01-02T03:04:05Z"})
+
     async def validate(request: Request) -> Response:
         if (refused := record(request)) is not None:
             return refused
@@ -92,6 +104,7 @@ def build_app(state: AclState) -> Starlette:
             Route("/api/v2/oauth/token", oauth, methods=["POST"]),
             Route("/api/v2/tailnet/{tailnet}/acl", acl, methods=["GET", "POST"]),
             Route("/api/v2/tailnet/{tailnet}/acl/validate", validate, methods=["POST"]),
+            Route("/api/v1/policy", headscale_policy, methods=["GET", "PUT"]),
         ]
     )
 

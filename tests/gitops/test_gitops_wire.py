@@ -15,18 +15,18 @@ from tailcfg.errors import BackendError
 from tailcfg.gitops import (
     Action,
     GitopsState,
+    HeadscalePolicy,
     PushResult,
     RemotePolicy,
     TailscalePolicy,
     apply_push,
     plan_push,
+    pull_policy,
 )
 from tailcfg.keys.credentials import Credentials
 
 ACL = "/api/v2/tailnet/example.com/acl"
-POLICY = (
-    '{"acls": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self:*"]}]}\n'
-)
+POLICY = '{"acls": [{"action": "accept", "src": ["odin@example.com"], "dst": ["*:22", "*:443"]}]}\n'
 
 
 @pytest.fixture
@@ -137,3 +137,29 @@ def test_no_credentials() -> None:
         "no Tailscale credentials: set TAILSCALE_API_KEY, or TAILSCALE_OAUTH_CLIENT_ID"
         " and TAILSCALE_OAUTH_CLIENT_SECRET"
     )
+
+
+def test_headscale_without_a_policy(tmp_path: Path, acl: RunningAcl) -> None:
+    """A Headscale that holds no policy yet: the diff is from nothing, the PUT unconditional."""
+    acl.state.text = ""
+    path = tmp_path / "policy.hujson"
+    path.write_text(POLICY)
+    state = GitopsState(tmp_path / "state.json")
+    creds = Credentials(headscale_api_key=API_KEY)
+    with HeadscalePolicy(acl.url, credentials=creds) as client:
+        with pytest.raises(BackendError) as empty:
+            pull_policy(tmp_path / "pulled.hujson", client=client)
+        assert str(empty.value) == f"headscale {acl.url}: the server holds no policy to pull"
+        plan = plan_push(path, client=client, state=state)
+        assert (plan.remote, plan.action(), plan.change.summary) == (
+            RemotePolicy("", ""),
+            Action.APPLY,
+            "differs in access",
+        )
+        result = apply_push(plan, client=client, state=state)
+    canonical = hujson.format_text(POLICY)
+    assert result == PushResult(Action.APPLY, _sha(canonical))
+    assert acl.state.text == canonical
+    puts = [headers for method, _, headers in acl.state.requests if method == "PUT"]
+    assert len(puts) == 1 and "if-match" not in puts[0]
+    assert not (tmp_path / "pulled.hujson").exists()
