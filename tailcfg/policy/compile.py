@@ -30,7 +30,7 @@ from tailcfg.policy.filters import (
 from tailcfg.policy.model import Policy
 from tailcfg.policy.nodes import Node
 from tailcfg.policy.peers import peer_map
-from tailcfg.policy.resolve import Resolver
+from tailcfg.policy.resolve import AddrSet, Resolver
 from tailcfg.policy.ssh import SshCompiler
 
 _ORDER = operator.itemgetter(0, 1, 2, 3, 4, 5)
@@ -49,6 +49,7 @@ class _Targets:
         self.routers = [(n, r.subnet_route_intervals(n)) for n in r.nodes]
         self.routers = [(n, ivs) for n, ivs in self.routers if ivs]
         self.exits = [n for n in r.nodes if r.is_exit_node(n)]
+        self.internet = AddrSet(_INTERNET)
         self._cache: dict[Interval, list[Node]] = {}
 
     def __call__(self, iv: Interval) -> list[Node]:
@@ -56,10 +57,15 @@ class _Targets:
         if hit is not None:
             return hit
         found = {n.name: n for n in self.r.nodes_in(iv)}
-        for n, routes in self.routers:
-            if any(addrs.overlaps(iv, rt) for rt in routes):
-                found.setdefault(n.name, n)
-        if self.exits and any(addrs.contains(inet, iv) for inet in _INTERNET):
+        if self.r.route_space.overlaps(iv):
+            for n, routes in self.routers:
+                if any(addrs.overlaps(iv, rt) for rt in routes):
+                    found.setdefault(n.name, n)
+        if (
+            self.exits
+            and self.internet.overlaps(iv)
+            and any(addrs.contains(inet, iv) for inet in _INTERNET)
+        ):
             for n in self.exits:
                 found.setdefault(n.name, n)
         out = list(found.values())

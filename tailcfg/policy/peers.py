@@ -37,7 +37,8 @@ class _Reach:
             found: list[str] = []
             if iv is not None:
                 found = [n.name for n in self.r.nodes_in(iv)]
-                found += [n for n, ivs in self.routers if _overlaps_any(iv, ivs)]
+                if self.r.route_space.overlaps(iv):
+                    found += [n for n, ivs in self.routers if _overlaps_any(iv, ivs)]
             hit = self._tokens[text] = tuple(found)
         return hit
 

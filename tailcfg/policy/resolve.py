@@ -113,6 +113,12 @@ class AddrSet:
     def contains_node(self, node_ivs: Sequence[Interval]) -> bool:
         return any(self.contains_addr(v, lo) for v, lo, _ in node_ivs)
 
+    def overlaps(self, iv: Interval) -> bool:
+        """Whether any address of ``iv`` is in the set."""
+        v, lo, hi = iv
+        i = bisect.bisect_right(self._keys, (v, hi)) - 1
+        return i >= 0 and self._keys[i][0] == v and self._his[i] >= lo
+
     def strings(self) -> list[str]:
         return [addrs.render(iv) for iv in self.intervals]
 
@@ -154,6 +160,7 @@ class Resolver:
             for r in self.subnet_routes(n):
                 seen.setdefault(addrs.canonical(r))
         self.approved_subnet_routes: tuple[str, ...] = tuple(seen)
+        self.route_space = AddrSet(iv for n in self.nodes for iv in self.subnet_route_intervals(n))
 
     # ---- routes ---------------------------------------------------------------
 

@@ -7,8 +7,9 @@ import json
 import pytest
 from enginecases import BASE, NODES, WILDCARD_SRC
 
+from tailcfg.policy import addrs
 from tailcfg.policy.engine import load_policy, resolver
-from tailcfg.policy.resolve import AliasKind, Resolver, alias_kind
+from tailcfg.policy.resolve import AddrSet, AliasKind, Resolver, alias_kind
 
 ODIN = ["100.64.0.1", "100.64.0.2", "fd7a:115c:a1e0::1", "fd7a:115c:a1e0::2"]
 
@@ -138,3 +139,30 @@ def test_ipsets_add_and_remove_in_order() -> None:
     assert r.src_prefixes("ipset:lan") == ["10.1.0.0/23", "10.1.3.0-10.1.255.255"]
     assert r.src_prefixes("ipset:both") == ["10.1.0.0/23", "10.1.3.0-10.1.255.255", "100.64.0.10"]
     assert [n.name for n in r.devices_for("ipset:both")] == ["web"]
+
+
+@pytest.mark.parametrize(
+    ("iv", "expected"),
+    [
+        ((4, 5, 5), False),
+        ((4, 10, 10), True),
+        ((4, 0, 10), True),
+        ((4, 21, 29), False),
+        ((4, 25, 35), True),
+        ((6, 10, 10), False),
+        ((6, 100, 200), True),
+    ],
+)
+def test_addrset_overlaps(iv: tuple[int, int, int], expected: bool) -> None:
+    s = AddrSet([(4, 10, 20), (4, 30, 40), (6, 150, 150)])
+    assert s.overlaps(iv) is expected
+
+
+def test_interval_helpers() -> None:
+    assert addrs.subtract([(4, 0, 100)], [(4, 10, 19), (4, 50, 200)]) == [(4, 0, 9), (4, 20, 49)]
+    assert addrs.render((4, 0x0A000000, 0x0AFFFFFF)) == "10.0.0.0/8"
+    assert addrs.render((4, 0x0A000001, 0x0A000002)) == "10.0.0.1-10.0.0.2"
+    assert addrs.tokens([(4, 2, 2), (4, 1, 1), (4, 2, 2)]) == ["0.0.0.1", "0.0.0.2"]
+    assert addrs.parse_interval("10.1.2.3/8") == (4, 0x0A000000, 0x0AFFFFFF)
+    assert addrs.parse_addr("01.2.3.4") is None
+    assert addrs.canonical("fd7a:115c:a1e0:0::1/64") == "fd7a:115c:a1e0::/64"
