@@ -27,6 +27,7 @@ from tailcfg.gitops import (
     predict_etag,
     pull_policy,
 )
+from tailcfg.policy.nodes import load_nodes
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -163,3 +164,28 @@ def test_drift_in_access(
         ],
     }
     assert "8080" in change.text
+
+
+def test_drift_on_a_topology(
+    tmp_path: Path, control: Control, homelab_policy: str, repo_root: Path
+) -> None:
+    """With --nodes the diff names the real devices (dao is the tag:server device)."""
+    nodes = load_nodes(repo_root / "examples" / "homelab" / "nodes.json")
+    repo = make_checkout(tmp_path / "repo", control, "embedded", homelab_policy)
+    with repo.client() as client:
+        client.put(console_edit(homelab_policy), if_match=client.get().etag)
+        report = check_drift(repo.policy, client=client, nodes=nodes)
+    assert (report.drifted, report.change.data["mode"]) == (True, "topology")
+    assert report.change.data["access"]["lost"] == [
+        {
+            "src": ["odin@example.com"],
+            "dst": ["dao"],
+            "ports": [
+                {
+                    "protocols": ["tcp"],
+                    "ranges": [{"first": 8080, "last": 8080}],
+                    "text": "tcp:8080",
+                }
+            ],
+        }
+    ]
