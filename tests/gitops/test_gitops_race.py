@@ -101,3 +101,21 @@ def _conflict_messages(url: str, dialect: str) -> set[str]:
         f"PUT {url}/api/v1/policy: the remote policy changed since it was fetched (another"
         " push won); fetch again and retry",
     }
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_losing_the_race_to_the_same_file_is_a_success(
+    tmp_path: Path, control: Control, homelab_policy: str, dialect: str
+) -> None:
+    """Two CI runs of one commit: the second's If-Match fails, but the file is there."""
+    first = make_checkout(tmp_path / "first", control, dialect, homelab_policy)
+    second = make_checkout(tmp_path / "second", control, dialect, homelab_policy)
+    with first.client() as one, second.client() as two:
+        plan_one = plan_push(first.policy, client=one, state=first.state())
+        plan_two = plan_push(second.policy, client=two, state=second.state())
+        assert plan_one.remote == plan_two.remote
+        done = apply_push(plan_one, client=one, state=first.state())
+        late = apply_push(plan_two, client=two, state=second.state())
+    assert done == late == PushResult(Action.APPLY, predict_etag(homelab_policy))
+    recorded = second.state().recorded(two.remote)
+    assert recorded is not None and recorded.etag == done.etag
