@@ -61,7 +61,8 @@ def in_process() -> None:
     drill = report.drill
     print(
         f"  in-process total {t.total_s:.2f} s: bootstrap {t.bootstrap_s:.2f} s "
-        f"({len(report.hosts)} hosts), mesh {t.mesh_s:.2f} s, {t.probes} probes in "
+        f"({len(report.hosts)} hosts), mesh {t.mesh_s:.2f} s, every handshake "
+        f"{t.handshake_ms:.0f} ms, {t.probes} probes in "
         f"{t.probe_s:.2f} s (deny probes wait out their 1 s timeout)"
     )
     if drill is not None and drill.unreachable_after_ms is not None:

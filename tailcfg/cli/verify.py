@@ -109,7 +109,8 @@ def render_text(report: VerifyReport, console: Console) -> None:
         console.print(
             f"{len(report.rows)} assertions, {sum(r.failed for r in report.rows)} mismatches, "
             f"{sum(r.status == NOT_PROBED for r in report.rows)} not probed; {t.probes} probes; "
-            f"bootstrap {t.bootstrap_s:.2f} s, mesh {t.mesh_s:.2f} s, probes {t.probe_s:.2f} s, "
+            f"bootstrap {t.bootstrap_s:.2f} s, mesh {t.mesh_s:.2f} s, "
+            f"handshakes {t.handshake_ms:.0f} ms, probes {t.probe_s:.2f} s, "
             f"total {t.total_s:.2f} s",
             highlight=False,
             soft_wrap=True,

@@ -89,7 +89,7 @@ class Timings:
     total_s: float = 0.0
     bootstrap_s: float = 0.0  # mint + seal + decrypt, every host
     mesh_s: float = 0.0  # nodes up until every expected peer is known
-    handshake_ms: float = 0.0  # slowest first probe (includes the WireGuard handshake)
+    handshake_ms: float = 0.0  # until every tunnel had a WireGuard session (all at once)
     probes: int = 0
     probe_s: float = 0.0
 
