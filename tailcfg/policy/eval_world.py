@@ -178,24 +178,7 @@ class World:
         self.topology = nodes is not None
         real = tuple(nodes or ())
         self.names = policy_names(policy, real)
-        alloc = _Allocator(policy, real)
-        real_resolver = Resolver(policy, real)
-        extra: list[Node] = []
-        for user in sorted(self.names.users):
-            if not real_resolver.user_devices(user):
-                v4, v6 = alloc.pair()
-                extra.append(Node(f"{STANDIN}{user}", v4, v6, user=user))
-        for tag in sorted(self.names.tags):
-            if not real_resolver.devices_for(tag):
-                v4, v6 = alloc.pair()
-                extra.append(Node(f"{STANDIN}{tag}", v4, v6, tags=(tag,)))
-        for lit in dict.fromkeys(dst_literals):
-            if not self._real_holders(real_resolver, lit):
-                v4, v6 = alloc.pair()
-                route = addrs.render_prefix(addrs.parse_interval(lit) or (4, 0, 0))
-                extra.append(
-                    Node(f"{STANDIN}{lit}", v4, v6, routable_ips=(route,), approved_routes=(route,))
-                )
+        extra = _standins(policy, self.names, real, dst_literals)
         self.nodes: tuple[Node, ...] = real + tuple(extra)
         self.standins = frozenset(n.name for n in extra)
         self.resolver = Resolver(policy, self.nodes)
@@ -214,16 +197,6 @@ class World:
         self._bits = {n.name: 1 << i for i, n in enumerate(self.nodes)}
         self.index = DeviceIndex([node_addrs(n) for n in self.nodes])
         self._provenance: Provenance | None = None
-
-    @staticmethod
-    def _real_holders(r: Resolver, lit: str) -> list[Node]:
-        iv = addrs.parse_interval(lit)
-        if iv is None:
-            return []
-        owner = r.node_by_ip(lit)
-        if owner is not None:
-            return [owner]
-        return _routers(r, iv)
 
     # ---- compiled views ---------------------------------------------------------
 
@@ -333,6 +306,33 @@ class World:
         if node.name in self.standins:
             return node.name[len(STANDIN) :]
         return node.name
+
+
+def _standins(
+    policy: Policy, names: Names, real: tuple[Node, ...], dst_literals: Iterable[str]
+) -> list[Node]:
+    """A device for each identity without one, and a router for each unheld address."""
+    alloc = _Allocator(policy, real)
+    r = Resolver(policy, real)
+    extra: list[Node] = []
+    for user in sorted(names.users):
+        if not r.user_devices(user):
+            v4, v6 = alloc.pair()
+            extra.append(Node(f"{STANDIN}{user}", v4, v6, user=user))
+    for tag in sorted(names.tags):
+        if not r.devices_for(tag):
+            v4, v6 = alloc.pair()
+            extra.append(Node(f"{STANDIN}{tag}", v4, v6, tags=(tag,)))
+    for lit in dict.fromkeys(dst_literals):
+        iv = addrs.parse_interval(lit)
+        if iv is None or r.node_by_ip(lit) is not None or _routers(r, iv):
+            continue
+        v4, v6 = alloc.pair()
+        route = addrs.render_prefix(iv)
+        extra.append(
+            Node(f"{STANDIN}{lit}", v4, v6, routable_ips=(route,), approved_routes=(route,))
+        )
+    return extra
 
 
 def _routers(r: Resolver, iv: addrs.Interval) -> list[Node]:
