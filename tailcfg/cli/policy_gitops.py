@@ -50,7 +50,7 @@ StateOpt = Annotated[
     typer.Option(
         "--state",
         metavar="FILE",
-        help="The last-pushed ETag file (default: .tailcfg/gitops-state.json beside FILE).",
+        help="Last-pushed ETag file (default: .tailcfg/gitops-state.json beside the inventory).",
     ),
 ]
 NodesOpt = Annotated[
