@@ -168,3 +168,19 @@ def test_keep_serves_the_tailnet_until_sigterm(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert out.rstrip().endswith("verified")
     assert not Path(key_file).exists()  # the temporary state is gone
+
+
+def test_invalid_policy_stops_before_booting_anything(tmp_path: Path) -> None:
+    directory = copy_homelab(tmp_path, "homelab")
+    policy = directory / "policy.hujson"
+    text = policy.read_text(encoding="utf-8")
+    owner = '"tag:server":     ["group:admins"],'
+    assert text.count(owner) == 1
+    policy.write_text(text.replace(owner, '"tag:server":     ["group:nobody"],'), encoding="utf-8")
+
+    report = verify(VerifyOptions(directory=directory))
+    assert not report.passed
+    assert len(report.lint_errors) == 1
+    assert report.lint_errors[0].startswith(f"{policy}:")
+    assert report.lint_errors[0].endswith('group not defined in policy: "group:nobody"')
+    assert (report.hosts, report.rows, report.drill, report.control_url) == ((), (), None, "")
