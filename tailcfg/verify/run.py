@@ -105,7 +105,7 @@ async def verify_async(
     on_event(Event("lint", f"lint {policy_rel}"))
     lint = lint_file(inventory.policy)
     if not lint.ok:
-        errors = tuple(d.render() if hasattr(d, "render") else str(d) for d in lint.errors)
+        errors = tuple(d.render() for d in lint.errors)
         return replace(report, lint_errors=errors)
     text = inventory.policy.read_text(encoding="utf-8")
     policy = load_policy(text, policy_rel)
