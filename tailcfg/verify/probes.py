@@ -62,11 +62,13 @@ class Mesh:
 
 
 def targets(alias: str, src: Member, mesh: Mesh) -> list[Target]:
+    """What to probe for a destination: each device on its IPv4 and its IPv6 address, or
+    the owner of one address."""
     if alias == "autogroup:self":
         own = [m for m in mesh.members if not m.tags and m.user == src.user]
-        return [(m, m.ipv4 or "") for m in own]
+        return [(m, a) for m in own for a in m.addresses]
     if alias.startswith(("tag:", "group:")) or "@" in alias:
-        return [(m, m.ipv4 or "") for m in mesh.having(alias)]
+        return [(m, a) for m in mesh.having(alias) for a in m.addresses]
     address = mesh.names.address_of(alias)
     if address is None:
         return []
@@ -126,7 +128,9 @@ async def _observe(
     outcomes = [_ssh_outcome(mesh, s, d, result.login or "") for s, d, _ in pairs]
     observed = _aggregate(outcomes)
     decided = ", ".join(
-        f"{s.name}->{d.name} {o}" for (s, d, _), o in zip(pairs, outcomes, strict=True)
+        dict.fromkeys(
+            f"{s.name}->{d.name} {o}" for (s, d, _), o in zip(pairs, outcomes, strict=True)
+        )
     )
     detail = f"ssh policy: {decided}; tcp/22: {_explain(observed, probes)}"
     return observed, detail, probes, _port22_warning(pairs, outcomes, probes)
@@ -181,11 +185,13 @@ async def run_row(result: TestResult, mesh: Mesh) -> Row:
 
 def _port22_warning(pairs: Sequence[Pair], outcomes: Sequence[str], probes: Sequence[Probe]) -> str:
     """SSH allowed by the SSH policy while the packet filter drops TCP/22 on the way."""
-    blocked = [
-        f"{s.name}->{d.name}"
-        for (s, d, _), o, p in zip(pairs, outcomes, probes, strict=True)
-        if o in ("accept", "check") and not p.ok
-    ]
+    blocked = list(
+        dict.fromkeys(
+            f"{s.name}->{d.name}"
+            for (s, d, _), o, p in zip(pairs, outcomes, probes, strict=True)
+            if o in ("accept", "check") and not p.ok
+        )
+    )
     if not blocked:
         return ""
     return (

@@ -72,12 +72,17 @@ def test_probes_go_where_the_policy_says(report: VerifyReport) -> None:
     ]
     # Not a peer at all: the packet has no route (the netmap hides monitor from ci-runner).
     hidden = by_test["tag:ci -> tag:monitoring:3000"].probes
-    assert [(p.src, p.dst, p.reason) for p in hidden] == [("ci-runner", "monitor", "no-route")]
+    assert [(p.src, p.dst, p.reason) for p in hidden] == [("ci-runner", "monitor", "no-route")] * 2
     # A peer whose filter drops the packet: silence.
     filtered = by_test["tag:ci -> tag:server:22"].probes
     assert [(p.src, p.dst, p.ok, p.reason) for p in filtered] == [
         ("ci-runner", "dao", False, "timeout")
-    ]
+    ] * 2
+    # Devices are probed on both families.
+    reached = by_test["tag:ci -> tag:server:443"].probes
+    dao = next(h for h in report.hosts if h.name == "dao")
+    assert [(p.address, p.ok) for p in reached] == [(a, True) for a in dao.addresses]
+    assert [":" in a for a in dao.addresses] == [False, True]
     check = by_test["odin@example.com -> odin@tag:monitoring"]
     assert check.reason.startswith("ssh policy: laptop->monitor check; tcp/22: ")
 
