@@ -63,6 +63,8 @@ class Hub:
         self._subs: dict[int, list[Subscription]] = {}
         self._changed: set[int] = set()
         self._versions: dict[int, int] = {}
+        Sets = frozenset[str]
+        self._diffs: dict[tuple[int, int], tuple[Sets, Sets, Sets, Sets]] = {}
         self._removed: dict[str, int] = {}
         self._need_compile = True
         self._wake = asyncio.Event()
@@ -239,9 +241,11 @@ class Hub:
             self._devices[i].given_name for i in changed if i in self._devices
         )
         now = utcnow()
+        self._diffs = {}
         for subs in list(self._subs.values()):
             for sub in subs:
                 self._push(sub, changed, changed_names, removed, now)
+        self._diffs = {}
 
     def _push(
         self,
@@ -270,7 +274,8 @@ class Hub:
         added: frozenset[str] = frozenset()
         gone: frozenset[str] = frozenset()
         if peers is not sub.peers:  # the same shared set: only changed peers matter
-            added, gone = peers - sub.peers - own, sub.peers - peers - own
+            added, gone = self._diff(sub.peers, peers)
+            added, gone = added - own, gone - own
         updated = (changed_names & peers) - added - own
         replaced = removed.keys() & peers
         if added or updated:
@@ -291,6 +296,16 @@ class Hub:
         sub.peers, sub.packet_filter, sub.ssh_policy = peers, packet_filter, ssh_policy
         if message:
             sub.queue.put_nowait(message)
+
+    def _diff(
+        self, old: frozenset[str], new: frozenset[str]
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """(new - old, old - new), once per pair of shared sets in a round."""
+        key = (id(old), id(new))
+        hit = self._diffs.get(key)
+        if hit is None:  # the value keeps both sets alive, so their ids stay theirs
+            hit = self._diffs[key] = (old, new, new - old, old - new)
+        return hit[2], hit[3]
 
     def _prune(self) -> None:
         """Drop from the compiled peers the devices removed while compiling (rare)."""
