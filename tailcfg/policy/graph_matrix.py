@@ -94,6 +94,7 @@ class _Builder:
         self.sources = sources
         self.addrs = {n.name: node_addrs(n) for n in nodes}
         self.acc: dict[tuple[str, str], _CellAcc] = {}
+        self.ssh_memo: dict[tuple[str, tuple[str, ...], str, str], list[Origin]] = {}
         # Grants with ``via`` (not in Provenance): origin, source devices, via routers.
         self.via = [
             (
@@ -104,6 +105,16 @@ class _Builder:
             for g in world.policy.grants
             if g.via
         ]
+
+    def _ssh_origins(self, addr: Addr, src: Node, dst: Node, login: str) -> list[Origin]:
+        """SSH rules letting src in as login. SSH sources are identities, never addresses,
+        so devices of one identity share the answer (cached: one lookup per identity)."""
+        key = ((src.user or "").lower(), src.tags, dst.name, login)
+        hit = self.ssh_memo.get(key)
+        if hit is None:
+            refs = self.world.provenance.ssh_granting(addr, src, dst, login)
+            hit = self.ssh_memo[key] = [_origin(ref) for ref, _ in refs]
+        return hit
 
     def _via_origins(self, src: Node, dst: Node) -> list[Origin]:
         return [o for o, srcs, vias in self.via if src.name in srcs and dst.name in vias]
@@ -169,7 +180,6 @@ class _Builder:
                             acc.origins.update(self._via_origins(src, dst))
 
     def ssh_access(self, dst: Node, rules: Sequence[Mapping[str, Any]]) -> None:
-        prov = self.world.provenance
         for rule in rules:
             action = rule.get("action") or {}
             if not action or action.get("reject"):
@@ -188,8 +198,7 @@ class _Builder:
                     shown = "nonroot" if login == "*" else login
                     acc.ssh[f"{shown}{check}"] = None
                     probe = NONROOT_PROBE if login == "*" else login
-                    for ref, _ in prov.ssh_granting(addr, src, dst, probe):
-                        acc.origins.add(_origin(ref))
+                    acc.origins.update(self._ssh_origins(addr, src, dst, probe))
 
 
 def _label(world: World, node: Node, hosts: Mapping[str, str]) -> str:
