@@ -178,6 +178,8 @@ def _cell(src: str, dst: str, cell: Cell) -> str:
 def matrix_table(graph: AccessGraph) -> str:
     """The matrix as a table: a header row of destinations, a header cell per source."""
     m = graph.matrix
+    if not m.rows:
+        return "<p>No devices to show: register one, or pass a topology (--nodes).</p>"
     what = "devices" if graph.topology else "identities (one stand-in device each)"
     head = "".join(f'<th scope="col">{esc(c)}</th>' for c in m.cols)
     rows = []
