@@ -298,7 +298,7 @@ class NodeAgent:
 
     async def _reauthenticate(self) -> None:
         """The node key expired: a fresh node key, registered with the auth key."""
-        await self._new_node_key()
+        await self._use_node_key(generate_private_key())
         await self._register(known=False)
 
     def _hostinfo(self) -> dict[str, Any]:
@@ -308,9 +308,8 @@ class NodeAgent:
             "endpoints": self._endpoints(),
         }
 
-    async def _new_node_key(self) -> None:
-        """Switch to a fresh node key: persist it and rebuild the device on the same port."""
-        private = generate_private_key()
+    async def _use_node_key(self, private: bytes) -> None:
+        """Switch to ``private``: persist it and rebuild the device on the same port."""
         atomic_write_text(
             self.state_dir / NODE_KEY_FILE, ckeys.PRIVATE_PREFIX + private.hex() + "\n", mode=0o600
         )
@@ -323,22 +322,36 @@ class NodeAgent:
         self._sync_device()
 
     async def rotate_node_key(self) -> None:
-        """Replace the node key under the same machine key (before it expires)."""
+        """Replace the node key under the same machine key; once expired, with the auth key.
+
+        The control plane accepts the new key before the node uses it, so a refused rotation
+        leaves the node on its old key; the map stream restarts either way.
+        """
         assert self._client is not None
-        old_key = self.node_key
-        follow = self._follow
+        private = generate_private_key()
+        new_key = ckeys.public_text(public_key(private), ckeys.NODE_PREFIX)
+        follow, self._follow = self._follow, None
         if follow is not None:
             follow.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follow
-        await self._new_node_key()
-        self.identity = await self._client.rotate_node_key(
-            old_key, self.node_key, **self._hostinfo()
-        )
-        self._registered_at = datetime.now(UTC)
-        log.info("%s rotated its node key", self.name)
-        if self.state == "running":
-            self._follow = asyncio.create_task(self._follow_map())
+        try:
+            try:
+                identity = await self._client.rotate_node_key(
+                    self.node_key, new_key, **self._hostinfo()
+                )
+            except ControlRequestError as exc:
+                if exc.status != 401 or "expired" not in str(exc):
+                    raise
+                await self._reauthenticate()
+            else:
+                await self._use_node_key(private)
+                self.identity = identity
+            self._registered_at = datetime.now(UTC)
+            log.info("%s rotated its node key", self.name)
+        finally:
+            if self.state == "running":
+                self._follow = asyncio.create_task(self._follow_map())
 
     async def _rotate_before_expiry(self) -> None:
         while True:
@@ -348,7 +361,7 @@ class NodeAgent:
                     lambda a: _parse_time(a.identity.get("KeyExpiry")) is not None, None
                 )
                 continue
-            margin = min(86400.0, (expiry - self._registered_at).total_seconds() / 3)
+            margin = min(86400.0, max(0.0, (expiry - self._registered_at).total_seconds() / 3))
             delay = (expiry - datetime.now(UTC)).total_seconds() - margin
             await asyncio.sleep(max(delay, 0.0))
             if _parse_time(self.identity.get("KeyExpiry")) != expiry:
