@@ -17,10 +17,11 @@ import statistics
 import time
 from typing import Any
 
-from tailcfg.policy.access import access_delta, build_universe
+from tailcfg.policy.access import access_delta
 from tailcfg.policy.diff import diff_policies
 from tailcfg.policy.diff_group import group_access, group_ssh
 from tailcfg.policy.diff_prune import prune
+from tailcfg.policy.diff_universe import build_universe
 from tailcfg.policy.engine import load_policy
 from tailcfg.policy.model import Policy
 from tailcfg.policy.nodes import Node

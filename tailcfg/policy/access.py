@@ -1,10 +1,7 @@
 """Who reaches what under two policies: the reachability model behind ``policy diff``.
 
-Both policies are compiled by the engine on one set of devices (:func:`build_universe`):
-the ``--nodes`` topology when given, plus a stand-in device for every user and tag either
-policy names that has none, and a stand-in router for every address a rule names as a
-destination that no device holds or routes (see :mod:`tailcfg.policy.eval_world`).
-``autogroup:internet`` gets stand-in exit nodes the same way.
+Both policies are compiled by the engine on one set of devices, a
+:class:`~tailcfg.policy.diff_universe.Universe` (the ``--nodes`` topology plus stand-ins).
 
 :func:`access_delta` then compares, device by device, what each compiled packet filter
 and SSH policy admits, and returns the difference as *facts*:
@@ -26,141 +23,31 @@ follows the size of the change, not devices x rules.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tailcfg.policy import addrs
 from tailcfg.policy.addrs import Interval
-from tailcfg.policy.compile import compile_nodes
-from tailcfg.policy.compiled import CompiledPolicy
-from tailcfg.policy.eval_world import STANDIN, World, node_addrs
+from tailcfg.policy.diff_universe import Side, Universe
+from tailcfg.policy.eval_world import node_addrs
 from tailcfg.policy.filter_match import (
     DEFAULT_PROTOS,
-    DeviceIndex,
     IntervalSet,
     SshMatcher,
     parse_range,
 )
-from tailcfg.policy.model import AutoApprovers, NamedList, Policy, Ref
 from tailcfg.policy.nodes import Node
-from tailcfg.policy.ports import PortError, parse_dst
 from tailcfg.policy.resolve import Resolver
 
 OTHER_LOGIN = "\x00other"  # any login no sshUsers map names
-CHECK_URL = "https://unused"
 _TAILNET = (addrs.CGNAT, addrs.TAILSCALE_ULA)
 
 SrcKey = tuple[Any, ...]
 DstKey = tuple[Any, ...]
 PortMap = dict[int, list[tuple[int, int]]]
 Facts = dict[tuple[SrcKey, DstKey], PortMap]
-
-
-@dataclass(frozen=True, slots=True)
-class Side:
-    """One policy compiled on the universe's devices."""
-
-    policy: Policy
-    resolver: Resolver
-    compiled: CompiledPolicy
-
-
-@dataclass(slots=True)
-class Universe:
-    """The devices both sides are compiled on, and an index of them as sources.
-
-    Stand-in routers have no user and no tag (so they count as ``autogroup:member`` in
-    the engine); they are sources like any device but :attr:`hidden` from reports.
-    """
-
-    nodes: tuple[Node, ...]
-    standins: frozenset[str]
-    topology: bool
-    sources: tuple[Node, ...] = ()
-    hidden: frozenset[str] = frozenset()  # stand-in routers: sources, never shown
-    index: DeviceIndex = field(init=False)
-    device_addrs: frozenset[tuple[int, int]] = field(init=False)
-    by_addr: dict[tuple[int, int], int] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.sources = self.nodes
-        self.hidden = frozenset(n.name for n in self.nodes if not (n.tags or n.user))
-        self.index = DeviceIndex([node_addrs(n) for n in self.sources])
-        self.by_addr = {a: i for i, n in enumerate(self.sources) for a in node_addrs(n)}
-        self.device_addrs = frozenset(self.by_addr)
-
-    def label(self, name: str) -> str:
-        """A device's name for people (stand-ins read as what they stand for)."""
-        return name[len(STANDIN) :] if name in self.standins else name
-
-    def side(self, policy: Policy) -> Side:
-        r = Resolver(policy, self.nodes)
-        return Side(policy, r, compile_nodes(policy, r, check_url=CHECK_URL))
-
-
-def _dst_literals(policy: Policy) -> Iterator[str]:
-    hosts = {k: h.value.text.strip() for k, h in policy.hosts.items()}
-    refs: list[Ref] = [d for a in policy.acls for d in a.dst]
-    names = [_alias(r.text) for r in refs] + [d.text.strip() for g in policy.grants for d in g.dst]
-    for name in names:
-        if name == "autogroup:internet":
-            yield from ("0.0.0.0/0", "::/0")
-        elif name in hosts:
-            yield hosts[name]
-        elif addrs.parse_interval(name) is not None:
-            yield name
-
-
-def _alias(text: str) -> str:
-    try:
-        return parse_dst(text).alias.strip()
-    except PortError:
-        return ""
-
-
-def _merged(a: Mapping[str, NamedList], b: Mapping[str, NamedList]) -> dict[str, NamedList]:
-    out = dict(a)
-    for name, entry in b.items():
-        prev = out.get(name)
-        out[name] = (
-            entry
-            if prev is None
-            else dataclasses.replace(entry, members=prev.members + entry.members)
-        )
-    return out
-
-
-def _union_policy(old: Policy, new: Policy) -> Policy:
-    """A policy naming every identity and literal of both sides (for stand-ins only)."""
-    routes: dict[str, tuple[Ref, ...]] = {}
-    for p in (old, new):
-        for prefix, approvers in p.auto_approvers.routes.items():
-            routes[prefix] = routes.get(prefix, ()) + approvers
-    groups, owners = _merged(old.groups, new.groups), _merged(old.tag_owners, new.tag_owners)
-    return dataclasses.replace(
-        new,
-        raw={"old": dict(old.raw), "new": dict(new.raw)},
-        acls=old.acls + new.acls,
-        grants=old.grants + new.grants,
-        ssh=old.ssh + new.ssh,
-        groups=groups,
-        tag_owners=owners,
-        hosts={**old.hosts, **new.hosts},
-        auto_approvers=AutoApprovers(
-            routes, old.auto_approvers.exit_node + new.auto_approvers.exit_node
-        ),
-        users=(),  # every user either side names gets a device (stand-in if none)
-    )
-
-
-def build_universe(old: Policy, new: Policy, nodes: Sequence[Node] | None) -> Universe:
-    """The devices to compare on: ``nodes`` (if any) plus stand-ins for both policies."""
-    literals = sorted(set(_dst_literals(old)) | set(_dst_literals(new)))
-    world = World(_union_policy(old, new), nodes, dst_literals=literals)
-    return Universe(world.nodes, world.standins, nodes is not None)
 
 
 @dataclass(slots=True)
@@ -241,6 +128,7 @@ class _Parser:
         self.u = u
         self._src: dict[tuple[str, ...], tuple[list[Interval], list[Interval]]] = {}
         self._masks: dict[tuple[tuple[str, ...], int], int] = {}
+        self._protos: dict[tuple[int, ...], frozenset[int]] = {}
 
     def sources(self, srcs: tuple[str, ...]) -> tuple[list[Interval], list[Interval]]:
         hit = self._src.get(srcs)
@@ -264,14 +152,20 @@ class _Parser:
             hit = self._masks[key] = self.u.index.mask(ivs, family)
         return hit
 
+    def protos(self, ip_proto: tuple[int, ...]) -> frozenset[int]:
+        hit = self._protos.get(ip_proto)
+        if hit is None:
+            hit = self._protos[ip_proto] = frozenset(int(p) for p in ip_proto) or DEFAULT_PROTOS
+        return hit
+
     def rules(self, packet_filter: Sequence[Mapping[str, Any]]) -> list[_Rule]:
         out = []
         for rule in packet_filter:
             ports = rule.get("DstPorts") or ()
             if not ports:
                 continue
-            srcs = tuple(str(x) for x in rule.get("SrcIPs") or ())
-            protos = frozenset(int(p) for p in rule.get("IPProto") or ()) or DEFAULT_PROTOS
+            srcs = tuple(rule.get("SrcIPs") or ())
+            protos = self.protos(tuple(rule.get("IPProto") or ()))
             dsts: list[tuple[Interval, int, int]] = []
             for dp in ports:
                 p = dp.get("Ports") or {}
@@ -306,6 +200,7 @@ class _DeviceDelta:
         self.src_atoms = _segments(net_cuts, addrs.merge(net_cuts))
         self.src_keys = [(v, lo) for v, lo, _ in self.src_atoms]
         self.shift = len(u.sources)
+        self._key_cache: dict[tuple[Interval, int], list[DstKey]] = {}
 
     def _served(self, r: Resolver) -> list[Interval]:
         """Addresses routed by this device: subnet routes; exit routes minus the tailnet."""
@@ -325,6 +220,12 @@ class _DeviceDelta:
         return mask
 
     def _keys(self, iv: Interval, side: int) -> list[DstKey]:
+        hit = self._key_cache.get((iv, side))
+        if hit is None:
+            hit = self._key_cache[(iv, side)] = self._find_keys(iv, side)
+        return hit
+
+    def _find_keys(self, iv: Interval, side: int) -> list[DstKey]:
         keys: list[DstKey] = []
         if any(iv[0] == f and iv[1] <= a <= iv[2] for f, a in self.own):
             keys.append(("dev", self.node.name))
@@ -350,15 +251,23 @@ class _DeviceDelta:
         self, side: int, dirty: Dirty | None
     ) -> dict[tuple[DstKey, int], list[tuple[int, int, int]]]:
         out: dict[tuple[DstKey, int], list[tuple[int, int, int]]] = {}
+        spans: dict[DstKey, tuple[int, int]] = {}
+        for (key, _), ranges in (dirty or {}).items():
+            lo, hi = spans.get(key, (65536, -1))
+            spans[key] = (min(lo, *(a for a, _ in ranges)), max(hi, *(b for _, b in ranges)))
         for rule in self.rules[side]:
             masks: dict[int, int] = {}
             for iv, first, last in rule.dsts:
-                cells = [(k, p) for k in self._keys(iv, side) for p in rule.protos]
-                if dirty is not None:
+                keys = self._keys(iv, side)
+                if dirty is None:
+                    cells = [(k, p) for k in keys for p in rule.protos]
+                else:
                     cells = [
-                        c
-                        for c in cells
-                        if any(a <= last and first <= b for a, b in dirty.get(c, ()))
+                        (k, p)
+                        for k in keys
+                        if k in spans and spans[k][0] <= last and first <= spans[k][1]
+                        for p in rule.protos
+                        if any(a <= last and first <= b for a, b in dirty.get((k, p), ()))
                     ]
                 if not cells:
                     continue

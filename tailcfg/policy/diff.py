@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tailcfg import gitobj
-from tailcfg.policy.access import Delta, Facts, access_delta, build_universe
+from tailcfg.policy.access import Delta, Facts, access_delta
 from tailcfg.policy.diff_decl import DeclChange, declaration_changes
 from tailcfg.policy.diff_group import (
     AccessChange,
@@ -35,6 +35,7 @@ from tailcfg.policy.diff_group import (
     group_ssh,
 )
 from tailcfg.policy.diff_prune import prune
+from tailcfg.policy.diff_universe import build_universe
 from tailcfg.policy.engine import load_policy, users_of
 from tailcfg.policy.model import Policy
 from tailcfg.policy.nodes import Node, load_nodes

@@ -24,10 +24,10 @@ from tailcfg.policy.access import (
     Facts,
     PortMap,
     SrcKey,
-    Universe,
     subtract,
 )
 from tailcfg.policy.addrs import Interval
+from tailcfg.policy.diff_universe import Universe
 from tailcfg.policy.filter_match import DEFAULT_PROTOS
 from tailcfg.policy.model import Policy
 

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from tailcfg import hujson
 from tailcfg.errors import PolicyError
-from tailcfg.policy.access import Facts, access_delta, build_universe
+from tailcfg.policy.access import Facts, access_delta
 from tailcfg.policy.diff import diff_policies
+from tailcfg.policy.diff_universe import build_universe
 from tailcfg.policy.engine import compile_policy, load_policy
 from tailcfg.policy.filter_match import PacketFilter, parse_addr
 from tailcfg.policy.model import Policy

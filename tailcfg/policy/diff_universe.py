@@ -1,0 +1,130 @@
+"""The devices a diff compares on: the ``--nodes`` topology plus stand-ins for both sides.
+
+:func:`build_universe` builds one :class:`Universe` for two policies: the real devices
+(if any), a stand-in device for every user and tag either policy names that has none,
+and a stand-in router for every address a rule names as a destination that no device
+holds or routes (see :mod:`tailcfg.policy.eval_world`); ``autogroup:internet`` gets
+stand-in exit nodes. :meth:`Universe.side` compiles one policy on those devices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from tailcfg.policy import addrs
+from tailcfg.policy.compile import compile_nodes
+from tailcfg.policy.compiled import CompiledPolicy
+from tailcfg.policy.eval_world import STANDIN, World, node_addrs
+from tailcfg.policy.filter_match import DeviceIndex
+from tailcfg.policy.model import AutoApprovers, NamedList, Policy, Ref
+from tailcfg.policy.nodes import Node
+from tailcfg.policy.ports import PortError, parse_dst
+from tailcfg.policy.resolve import Resolver
+
+CHECK_URL = "https://unused"
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """One policy compiled on the universe's devices."""
+
+    policy: Policy
+    resolver: Resolver
+    compiled: CompiledPolicy
+
+
+@dataclass(slots=True)
+class Universe:
+    """The devices both sides are compiled on, and an index of them as sources.
+
+    Stand-in routers have no user and no tag (so they count as ``autogroup:member`` in
+    the engine); they are sources like any device but :attr:`hidden` from reports.
+    """
+
+    nodes: tuple[Node, ...]
+    standins: frozenset[str]
+    topology: bool
+    sources: tuple[Node, ...] = ()
+    hidden: frozenset[str] = frozenset()  # stand-in routers: sources, never shown
+    index: DeviceIndex = field(init=False)
+    device_addrs: frozenset[tuple[int, int]] = field(init=False)
+    by_addr: dict[tuple[int, int], int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sources = self.nodes
+        self.hidden = frozenset(n.name for n in self.nodes if not (n.tags or n.user))
+        self.index = DeviceIndex([node_addrs(n) for n in self.sources])
+        self.by_addr = {a: i for i, n in enumerate(self.sources) for a in node_addrs(n)}
+        self.device_addrs = frozenset(self.by_addr)
+
+    def label(self, name: str) -> str:
+        """A device's name for people (stand-ins read as what they stand for)."""
+        return name[len(STANDIN) :] if name in self.standins else name
+
+    def side(self, policy: Policy) -> Side:
+        r = Resolver(policy, self.nodes)
+        return Side(policy, r, compile_nodes(policy, r, check_url=CHECK_URL))
+
+
+def _dst_literals(policy: Policy) -> Iterator[str]:
+    hosts = {k: h.value.text.strip() for k, h in policy.hosts.items()}
+    refs: list[Ref] = [d for a in policy.acls for d in a.dst]
+    names = [_alias(r.text) for r in refs] + [d.text.strip() for g in policy.grants for d in g.dst]
+    for name in names:
+        if name == "autogroup:internet":
+            yield from ("0.0.0.0/0", "::/0")
+        elif name in hosts:
+            yield hosts[name]
+        elif addrs.parse_interval(name) is not None:
+            yield name
+
+
+def _alias(text: str) -> str:
+    try:
+        return parse_dst(text).alias.strip()
+    except PortError:
+        return ""
+
+
+def _merged(a: Mapping[str, NamedList], b: Mapping[str, NamedList]) -> dict[str, NamedList]:
+    out = dict(a)
+    for name, entry in b.items():
+        prev = out.get(name)
+        out[name] = (
+            entry
+            if prev is None
+            else dataclasses.replace(entry, members=prev.members + entry.members)
+        )
+    return out
+
+
+def _union_policy(old: Policy, new: Policy) -> Policy:
+    """A policy naming every identity and literal of both sides (for stand-ins only)."""
+    routes: dict[str, tuple[Ref, ...]] = {}
+    for p in (old, new):
+        for prefix, approvers in p.auto_approvers.routes.items():
+            routes[prefix] = routes.get(prefix, ()) + approvers
+    groups, owners = _merged(old.groups, new.groups), _merged(old.tag_owners, new.tag_owners)
+    return dataclasses.replace(
+        new,
+        raw={"old": dict(old.raw), "new": dict(new.raw)},
+        acls=old.acls + new.acls,
+        grants=old.grants + new.grants,
+        ssh=old.ssh + new.ssh,
+        groups=groups,
+        tag_owners=owners,
+        hosts={**old.hosts, **new.hosts},
+        auto_approvers=AutoApprovers(
+            routes, old.auto_approvers.exit_node + new.auto_approvers.exit_node
+        ),
+        users=(),  # every user either side names gets a device (stand-in if none)
+    )
+
+
+def build_universe(old: Policy, new: Policy, nodes: Sequence[Node] | None) -> Universe:
+    """The devices to compare on: ``nodes`` (if any) plus stand-ins for both policies."""
+    literals = sorted(set(_dst_literals(old)) | set(_dst_literals(new)))
+    world = World(_union_policy(old, new), nodes, dst_literals=literals)
+    return Universe(world.nodes, world.standins, nodes is not None)
