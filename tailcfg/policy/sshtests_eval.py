@@ -55,7 +55,7 @@ class SshTestsRunner:
 
     def entry(self, t: SshTest) -> TestEntry:
         src_text = t.src.text if t.src is not None else ""
-        return TestEntry("sshTests", t.index, t.span, src_text, tuple(self._results(t, src_text)))
+        return TestEntry("sshTests", t.index, t, src_text, tuple(self._results(t, src_text)))
 
     def _result(
         self,
@@ -74,7 +74,7 @@ class SshTestsRunner:
         return TestResult(
             section="sshTests",
             entry=t.index,
-            span=span_ref.span if span_ref is not None else t.span,
+            where=span_ref if span_ref is not None else t,
             src=t.src.text if t.src is not None else "",
             dst=dst,
             proto=None,

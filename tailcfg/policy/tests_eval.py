@@ -221,7 +221,7 @@ class TestsRunner:
     def entry(self, t: PolicyTest) -> TestEntry:
         src_text = t.src.text if t.src is not None else ""
         results = self._results(t, src_text)
-        return TestEntry("tests", t.index, t.span, src_text, tuple(results))
+        return TestEntry("tests", t.index, t, src_text, tuple(results))
 
     def _invalid(
         self,
@@ -234,7 +234,7 @@ class TestsRunner:
         return TestResult(
             section="tests",
             entry=t.index,
-            span=ref.span if ref is not None else t.span,
+            where=ref if ref is not None else t,
             src=t.src.text if t.src is not None else "",
             dst=ref.text if ref is not None else "",
             proto=t.proto.text if t.proto is not None else None,
@@ -319,7 +319,7 @@ class TestsRunner:
         return TestResult(
             section="tests",
             entry=t.index,
-            span=ref.span,
+            where=ref,
             src=src.text,
             dst=ref.text,
             proto=t.proto.text if t.proto is not None else None,

@@ -10,8 +10,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from tailcfg.source import Span
+
+
+class HasSpan(Protocol):
+    """Anything of the policy model that knows where it is (found on first use)."""
+
+    @property
+    def span(self) -> Span: ...
+
+
+Where = Span | HasSpan
+
+
+def _span(where: Where) -> Span:
+    return where if isinstance(where, Span) else where.span
 
 
 class Outcome(StrEnum):
@@ -48,7 +63,7 @@ class TestResult:
 
     section: str  # "tests" or "sshTests"
     entry: int
-    span: Span  # the assertion's string (or the entry when it has none)
+    where: Where  # the assertion's string (or the entry): a Span, or a model Ref
     src: str
     dst: str
     proto: str | None  # tests: the protocol as written; sshTests: None
@@ -59,6 +74,11 @@ class TestResult:
     reason: str
     rules: tuple[RuleRef, ...] = ()
     policy_error: bool = False  # the server rejects the policy itself (its own wording)
+
+    @property
+    def span(self) -> Span:
+        """Where the assertion is (computed from the document on first use)."""
+        return _span(self.where)
 
     @property
     def entry_name(self) -> str:
@@ -81,9 +101,13 @@ class TestEntry:
 
     section: str
     index: int
-    span: Span
+    where: Where
     src: str
     results: tuple[TestResult, ...]
+
+    @property
+    def span(self) -> Span:
+        return _span(self.where)
 
     @property
     def name(self) -> str:
