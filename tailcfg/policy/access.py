@@ -48,16 +48,20 @@ SrcKey = tuple[Any, ...]
 DstKey = tuple[Any, ...]
 PortMap = dict[int, list[tuple[int, int]]]
 Facts = dict[tuple[SrcKey, DstKey], PortMap]
+CapFacts = dict[tuple[SrcKey, DstKey], set[str]]
 
 
 @dataclass(slots=True)
 class Delta:
-    """Access gained and lost (facts, see the module docstring) and SSH verdict changes."""
+    """Access gained and lost (facts, see the module docstring), SSH verdict changes, and
+    application capabilities gained and lost (:mod:`tailcfg.policy.diff_caps`)."""
 
     gained: Facts = field(default_factory=dict)
     lost: Facts = field(default_factory=dict)
     ssh: dict[tuple[str, str, str], tuple[str | None, str | None]] = field(default_factory=dict)
     served: dict[str, list[Interval]] = field(default_factory=dict)  # router -> routed space
+    caps_gained: CapFacts = field(default_factory=dict)
+    caps_lost: CapFacts = field(default_factory=dict)
 
 
 # ---- intervals --------------------------------------------------------------------

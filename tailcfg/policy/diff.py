@@ -26,12 +26,15 @@ from typing import Any
 
 from tailcfg import gitobj
 from tailcfg.policy.access import Delta, Facts, access_delta
+from tailcfg.policy.diff_caps import cap_delta
 from tailcfg.policy.diff_decl import DeclChange, declaration_changes
 from tailcfg.policy.diff_group import (
     AccessChange,
+    CapChange,
     PortSpec,
     SshChange,
     group_access,
+    group_caps,
     group_ssh,
 )
 from tailcfg.policy.diff_prune import prune
@@ -42,6 +45,7 @@ from tailcfg.policy.nodes import Node, load_nodes
 
 __all__ = [
     "AccessChange",
+    "CapChange",
     "DeclChange",
     "PolicyDiff",
     "PortSpec",
@@ -63,15 +67,16 @@ class PolicyDiff:
     ssh_gained: tuple[SshChange, ...] = ()
     ssh_lost: tuple[SshChange, ...] = ()
     ssh_changed: tuple[SshChange, ...] = ()
+    caps_gained: tuple[CapChange, ...] = ()
+    caps_lost: tuple[CapChange, ...] = ()
     declarations: tuple[DeclChange, ...] = ()
     delta: Delta = field(default_factory=Delta, compare=False, repr=False)
 
     @property
     def access_changed(self) -> bool:
-        """Does any source reach any destination differently (network or SSH)?"""
-        return bool(
-            self.gained or self.lost or self.ssh_gained or self.ssh_lost or self.ssh_changed
-        )
+        """Does any source reach any destination differently (network, SSH, capabilities)?"""
+        ssh = self.ssh_gained or self.ssh_lost or self.ssh_changed
+        return bool(self.gained or self.lost or ssh or self.caps_gained or self.caps_lost)
 
     @property
     def changed(self) -> bool:
@@ -101,6 +106,10 @@ class PolicyDiff:
                 "lost": [c.to_json() for c in self.ssh_lost],
                 "changed": [c.to_json() for c in self.ssh_changed],
             },
+            "capabilities": {
+                "gained": [c.to_json() for c in self.caps_gained],
+                "lost": [c.to_json() for c in self.caps_lost],
+            },
             "declarations": [d.to_json() for d in self.declarations],
         }
 
@@ -114,7 +123,9 @@ def diff_policies(old: Policy, new: Policy, *, nodes: Sequence[Node] | None = No
     else:
         sides = universe.side(small_old), universe.side(small_new)
         delta = access_delta(universe, *sides, only=dirty)
+        delta.caps_gained, delta.caps_lost = cap_delta(universe, *sides, only=dirty)
     gained, lost = group_access(universe, (old, new), delta)
+    caps_gained, caps_lost = group_caps(universe, (old, new), delta)
     ssh_gained, ssh_lost, ssh_changed = group_ssh(universe, (old, new), delta)
     return PolicyDiff(
         old=old.path,
@@ -125,6 +136,8 @@ def diff_policies(old: Policy, new: Policy, *, nodes: Sequence[Node] | None = No
         ssh_gained=ssh_gained,
         ssh_lost=ssh_lost,
         ssh_changed=ssh_changed,
+        caps_gained=caps_gained,
+        caps_lost=caps_lost,
         declarations=declaration_changes(old, new),
         delta=delta,
     )

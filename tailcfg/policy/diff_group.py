@@ -1,9 +1,9 @@
 """Group access facts for reading: identities instead of devices, ranges instead of ports.
 
 Sources collapse, in this order, to ``*`` (every address of the tailnet, when every
-device changes too), ``autogroup:member`` / ``autogroup:tagged`` (every user's / every
-tagged device, with at least two identities), tags and users whose every device is in
-the set, groups (two or more members, all present), then single devices
+device changes too), ``autogroup:tagged`` (every tagged device, two tags or more), tags
+and users whose every device is in the set, groups (two or more members, all present),
+``autogroup:member`` (every user, two or more, when no group says it), then single devices
 (``laptop (odin@example.com)``) and address ranges (hosts aliases where they match).
 Destinations are devices, or addresses a router serves (``nas via gateway``,
 ``autogroup:internet via exit``, ``* via gateway`` for everything it routes).
@@ -20,6 +20,7 @@ from typing import Any
 from tailcfg.policy import addrs
 from tailcfg.policy.access import (
     OTHER_LOGIN,
+    CapFacts,
     Delta,
     Facts,
     PortMap,
@@ -98,6 +99,22 @@ class AccessChange:
             "src": list(self.src),
             "dst": list(self.dst),
             "ports": [p.to_json() for p in self.ports],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CapChange:
+    """Application capabilities (grants with ``app``) gained or lost."""
+
+    src: tuple[str, ...]
+    dst: tuple[str, ...]
+    capabilities: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "src": list(self.src),
+            "dst": list(self.dst),
+            "capabilities": list(self.capabilities),
         }
 
 
@@ -198,11 +215,9 @@ class Labeler:
                 devs = set()
             else:
                 head.append("* (addresses of no device)")
-        for name, group in (("autogroup:member", self.members), ("autogroup:tagged", self.tagged)):
-            idents = {self.identity[d] for d in group}
-            if len(idents) >= 2 and group <= devs:
-                head.append(name)
-                devs -= group
+        if len({self.identity[d] for d in self.tagged}) >= 2 and self.tagged <= devs:
+            head.append("autogroup:tagged")
+            devs -= self.tagged
         tags = []
         for tag in sorted(self.by_tag):
             if self.by_tag[tag] <= devs:
@@ -217,6 +232,9 @@ class Labeler:
             if len(members) >= 2 and members <= users:
                 groups.append(name)
                 users -= members
+        if not groups and len(users) >= 2 and users == set(self.by_user):
+            head.append("autogroup:member")
+            users = set()
         singles = [
             self.u.label(d) if d in self.u.standins else f"{d} ({self.identity[d]})"
             for d in sorted(devs)
@@ -279,6 +297,27 @@ def group_access(
     """(gained, lost) rows for reading."""
     lab = Labeler(u, policies, delta)
     return _access(lab, delta.gained), _access(lab, delta.lost)
+
+
+def _caps(lab: Labeler, facts: CapFacts) -> tuple[CapChange, ...]:
+    rows: dict[tuple[SrcKey, str, tuple[str, ...]], None] = {}
+    for (src, dst), caps in facts.items():
+        what = tuple(sorted(caps))
+        if dst[0] == "dev":
+            if dst[1] not in lab.u.hidden:
+                rows[(src, lab.u.label(dst[1]), what)] = None
+        else:
+            for label in lab.routed(dst[1], [dst[2:]]):
+                rows[(src, label, what)] = None
+    return tuple(CapChange(s, d, c) for s, d, c in _merge_rows(rows, lab))
+
+
+def group_caps(
+    u: Universe, policies: Sequence[Policy], delta: Delta
+) -> tuple[tuple[CapChange, ...], tuple[CapChange, ...]]:
+    """(gained, lost) capability rows for reading."""
+    lab = Labeler(u, policies, delta)
+    return _caps(lab, delta.caps_gained), _caps(lab, delta.caps_lost)
 
 
 def group_ssh(

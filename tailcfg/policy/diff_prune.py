@@ -59,6 +59,8 @@ def _dst_aliases(rule: AclRule | Grant | SshRule) -> list[str] | None:
             return None
     else:
         out = [d.text.strip() for d in rule.dst]
+        if isinstance(rule, Grant) and rule.app:  # companion capabilities land on sources
+            out += [s.text.strip() for s in rule.src]
     return None if "*" in out else out
 
 

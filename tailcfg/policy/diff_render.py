@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 
 from tailcfg.outputs import escape_github_data, escape_github_property
-from tailcfg.policy.diff import AccessChange, DeclChange, PolicyDiff, SshChange
+from tailcfg.policy.diff import AccessChange, CapChange, DeclChange, PolicyDiff, SshChange
 
 NO_CHANGE = "no access change"
 
@@ -29,6 +29,10 @@ def ssh_line(c: SshChange) -> str:
     return f"{_who(c.src)} -> {_who(c.dst)} as {_who(c.users)} ({action})"
 
 
+def cap_line(c: CapChange) -> str:
+    return f"{_who(c.src)} -> {_who(c.dst)}: {_who(c.capabilities)}"
+
+
 def decl_line(d: DeclChange) -> str:
     parts = [f"+{x}" for x in d.added] + [f"-{x}" for x in d.removed]
     what = " ".join(parts) if parts else "(empty)"
@@ -36,11 +40,20 @@ def decl_line(d: DeclChange) -> str:
 
 
 def summary(d: PolicyDiff) -> str:
-    return (
-        f"{len(d.gained)} gained, {len(d.lost)} lost, {len(d.ssh_gained)} SSH gained, "
-        f"{len(d.ssh_lost)} SSH lost, {len(d.ssh_changed)} SSH changed, "
-        f"{len(d.declarations)} declaration(s) changed"
-    )
+    """The non-zero counts (``3 gained, 1 lost, 1 declaration changed``), or ``0 changes``."""
+    counts = [
+        (len(d.gained), "gained"),
+        (len(d.lost), "lost"),
+        (len(d.ssh_gained), "SSH gained"),
+        (len(d.ssh_lost), "SSH lost"),
+        (len(d.ssh_changed), "SSH changed"),
+        (len(d.caps_gained), "capabilities gained"),
+        (len(d.caps_lost), "capabilities lost"),
+        (len(d.declarations), "declarations changed"),
+    ]
+    parts = [f"{n} {what}" for n, what in counts if n]
+    text = ", ".join(parts) or "0 changes"
+    return text.replace("1 declarations", "1 declaration") if len(d.declarations) == 1 else text
 
 
 def _sections(d: PolicyDiff) -> list[tuple[str, str, list[str]]]:
@@ -50,6 +63,8 @@ def _sections(d: PolicyDiff) -> list[tuple[str, str, list[str]]]:
         ("SSH gained", "+", [ssh_line(c) for c in d.ssh_gained]),
         ("SSH lost", "-", [ssh_line(c) for c in d.ssh_lost]),
         ("SSH changed", "~", [ssh_line(c) for c in d.ssh_changed]),
+        ("Capabilities gained", "+", [cap_line(c) for c in d.caps_gained]),
+        ("Capabilities lost", "-", [cap_line(c) for c in d.caps_lost]),
         ("Declarations", "~", [decl_line(c) for c in d.declarations]),
     ]
 
@@ -106,6 +121,11 @@ def render_markdown(d: PolicyDiff) -> str:
                 for c in ssh
             ]
             header = ["Source", "Destination", "Login users", "Action"]
+            lines += [f"#### {title}", "", *_md_table(header, rows), ""]
+    for title, caps in (("Capabilities gained", d.caps_gained), ("Capabilities lost", d.caps_lost)):
+        if caps:
+            rows = [[_md_list(c.src), _md_list(c.dst), _md_list(c.capabilities)] for c in caps]
+            header = ["Source", "Destination", "Capabilities"]
             lines += [f"#### {title}", "", *_md_table(header, rows), ""]
     if d.declarations:
         rows = [

@@ -21,6 +21,7 @@ from tailcfg.cli.main import main
 from tailcfg.errors import TailcfgError
 from tailcfg.policy.diff import (
     AccessChange,
+    CapChange,
     DeclChange,
     PolicyDiff,
     PortSpec,
@@ -83,11 +84,13 @@ def test_golden_json_is_the_documented_shape() -> None:
             "access_changed",
             "access",
             "ssh",
+            "capabilities",
             "declarations",
         ]
         assert data["version"] == 1
         assert list(data["access"]) == ["gained", "lost"]
         assert list(data["ssh"]) == ["gained", "lost", "changed"]
+        assert list(data["capabilities"]) == ["gained", "lost"]
 
 
 TCP = (6,)
@@ -142,6 +145,19 @@ def test_ssh_gained_lost_changed_whole_value() -> None:
     assert d.ssh_changed == (
         SshChange(("group:ops",), ("tag:prod",), ("autogroup:nonroot",), "check", "accept"),
     )
+
+
+def test_capabilities_whole_value() -> None:
+    d = _case_diff("caps")
+    assert (d.gained, d.lost, d.ssh_gained, d.declarations) == ((), (), (), ())
+    drive = 'tailscale.com/cap/drive [{"access":"ro","shares":["docs"]}]'
+    assert d.caps_gained == (
+        CapChange(("ben@example.com",), ("tag:nas",), (drive,)),
+        CapChange(("group:eng",), ("tag:app2",), ("example.com/cap/admin",)),
+        CapChange(("tag:nas",), ("ben@example.com",), ("tailscale.com/cap/drive-sharer",)),
+    )
+    assert d.caps_lost == (CapChange(("group:eng",), ("tag:app",), ("example.com/cap/admin",)),)
+    assert d.access_changed
 
 
 def test_reformat_reorder_and_comments_are_no_change() -> None:
@@ -212,9 +228,7 @@ def test_cli_git_option(
     _git(repo, "commit", "-q", "-am", "v2")
     assert main(["policy", "diff", "--git", "HEAD", "policy.hujson", "--exit-code"]) == 0
     assert capsys.readouterr().out == (
-        "policy diff HEAD:policy.hujson -> policy.hujson (symbolic)\n"
-        "no access change\n"
-        "0 gained, 0 lost, 0 SSH gained, 0 SSH lost, 0 SSH changed, 0 declaration(s) changed\n"
+        "policy diff HEAD:policy.hujson -> policy.hujson (symbolic)\nno access change\n0 changes\n"
     )
 
 
