@@ -19,6 +19,7 @@ from tailcfg import hujson
 from tailcfg.errors import PolicyError
 from tailcfg.policy.access import Facts, access_delta
 from tailcfg.policy.diff import diff_policies
+from tailcfg.policy.diff_caps import cap_delta
 from tailcfg.policy.diff_universe import build_universe
 from tailcfg.policy.engine import compile_policy, load_policy
 from tailcfg.policy.filter_match import PacketFilter, parse_addr
@@ -75,6 +76,21 @@ ssh_rule = st.fixed_dictionaries(
         ),
     }
 )
+grant = st.fixed_dictionaries(
+    {
+        "src": st.lists(st.sampled_from(SRCS), min_size=1, max_size=2, unique=True),
+        "dst": st.lists(st.sampled_from([*USERS, *TAGS]), min_size=1, max_size=2, unique=True),
+    },
+    optional={
+        "ip": st.lists(st.sampled_from(["tcp:22", "udp:53", "443", "*"]), min_size=1),
+        "app": st.sampled_from(
+            [
+                {"example.com/cap/admin": [{}]},
+                {"tailscale.com/cap/drive": [{"shares": ["*"], "access": "rw"}]},
+            ]
+        ),
+    },
+).filter(lambda g: "ip" in g or "app" in g)
 policy_doc = st.fixed_dictionaries(
     {
         "groups": st.just(GROUPS),
@@ -82,7 +98,8 @@ policy_doc = st.fixed_dictionaries(
         "tagOwners": st.just({t: ["group:eng"] for t in TAGS}),
         "acls": st.lists(acl, min_size=1, max_size=5),
         "ssh": st.lists(ssh_rule, max_size=2),
-    }
+    },
+    optional={"grants": st.lists(grant, min_size=1, max_size=2)},
 )
 topology = st.sampled_from([None, NODES])
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -113,7 +130,7 @@ def test_diff_with_itself_is_empty(doc: dict[str, Any], nodes: tuple[Node, ...] 
     p = load(doc)
     d = diff_policies(p, p, nodes=nodes)
     assert not d.changed
-    assert d.facts == ({}, {}) and d.delta.ssh == {}
+    assert d.facts == ({}, {}) and d.delta.ssh == {} and d.delta.caps_gained == {}
 
 
 @SETTINGS
@@ -142,6 +159,8 @@ def test_gained_is_the_reverse_lost(
     assert ab.gained == ba.lost and ab.lost == ba.gained
     flipped = {k: (v[1], v[0]) for k, v in ba.delta.ssh.items()}
     assert ab.delta.ssh == flipped
+    assert (ab.delta.caps_gained, ab.delta.caps_lost) == (ba.delta.caps_lost, ba.delta.caps_gained)
+    assert ab.caps_gained == ba.caps_lost
 
 
 @SETTINGS
@@ -155,6 +174,7 @@ def test_pruning_changes_nothing(
     d = diff_policies(a, b, nodes=nodes)
     assert d.facts == (full.gained, full.lost)
     assert d.delta.ssh == full.ssh
+    assert (d.delta.caps_gained, d.delta.caps_lost) == cap_delta(u, u.side(a), u.side(b))
 
 
 def _admitted(filters: dict[str, PacketFilter], src: Node, dst: Node, port: int) -> bool:
