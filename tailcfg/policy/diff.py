@@ -42,6 +42,7 @@ from tailcfg.policy.diff_universe import build_universe
 from tailcfg.policy.engine import load_policy, users_of
 from tailcfg.policy.model import Policy
 from tailcfg.policy.nodes import Node, load_nodes
+from tailcfg.policy.resolve import Resolver
 
 __all__ = [
     "AccessChange",
@@ -117,11 +118,15 @@ class PolicyDiff:
 def diff_policies(old: Policy, new: Policy, *, nodes: Sequence[Node] | None = None) -> PolicyDiff:
     """Compare what ``old`` and ``new`` let every identity reach (see the module docstring)."""
     universe = build_universe(old, new, nodes)
-    small_old, small_new, dirty = prune(old, new, universe.nodes)
+    resolvers = Resolver(old, universe.nodes), Resolver(new, universe.nodes)
+    small_old, small_new, dirty = prune(old, new, universe.nodes, resolvers=resolvers)
     if dirty is not None and not dirty:
         delta = Delta()  # no rule means anything new: nothing to compile
     else:
-        sides = universe.side(small_old), universe.side(small_new)
+        sides = (
+            universe.side(small_old, resolver=resolvers[0]),
+            universe.side(small_new, resolver=resolvers[1]),
+        )
         delta = access_delta(universe, *sides, only=dirty)
         delta.caps_gained, delta.caps_lost = cap_delta(universe, *sides, only=dirty)
     gained, lost = group_access(universe, (old, new), delta)

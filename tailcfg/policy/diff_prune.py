@@ -116,9 +116,15 @@ def _rules(p: Policy) -> list[AclRule | Grant | SshRule]:
 
 
 def prune(
-    old: Policy, new: Policy, nodes: Sequence[Node]
+    old: Policy,
+    new: Policy,
+    nodes: Sequence[Node],
+    *,
+    resolvers: tuple[Resolver, Resolver] | None = None,
 ) -> tuple[Policy, Policy, frozenset[str] | None]:
-    """(old', new', dirty devices) — or the policies unchanged and None when it cannot."""
+    """(old', new', dirty devices) — or the policies unchanged and None when it cannot.
+
+    ``resolvers``: the two policies' resolvers over ``nodes``, when already built."""
     whole = (old, new, None)
     if old.auto_approvers != new.auto_approvers and _approvers(old) != _approvers(new):
         return whole
@@ -126,7 +132,8 @@ def prune(
         return whole
     changed_names = _changed_names(old, new)
     keys = [{_key(r) for r in _rules(p)} for p in (old, new)]
-    reach = [_Reach(Resolver(p, nodes)) for p in (old, new)]
+    pair = resolvers or (Resolver(old, nodes), Resolver(new, nodes))
+    reach = [_Reach(r) for r in pair]
     dirty: set[str] = set()
     for side, p in enumerate((old, new)):
         for rule in _rules(p):

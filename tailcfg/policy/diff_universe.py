@@ -63,8 +63,10 @@ class Universe:
         """A device's name for people (stand-ins read as what they stand for)."""
         return name[len(STANDIN) :] if name in self.standins else name
 
-    def side(self, policy: Policy) -> Side:
-        r = Resolver(policy, self.nodes)
+    def side(self, policy: Policy, *, resolver: Resolver | None = None) -> Side:
+        """Compile ``policy`` on these devices (``resolver``: one built for a policy with
+        the same declarations, e.g. before :func:`~tailcfg.policy.diff_prune.prune`)."""
+        r = resolver or Resolver(policy, self.nodes)
         return Side(policy, r, compile_nodes(policy, r, check_url=CHECK_URL))
 
 
