@@ -98,32 +98,53 @@ class _Compiler:
         self.everyone: list[_Item] = []
         self.special: list[SelfRule | ViaRule] = []
         self._wire: dict[DstEntry, dict[str, Any]] = {}
+        # merge keys numbered once: items carry the number (cheap to hash), and devices
+        # share one SrcIPs list per key (read-only, like the DstPorts entries)
+        self._kids: dict[RuleKey, int] = {}
+        self._keys: list[RuleKey] = []
+        self._src_lists: list[list[str]] = []
+        self._kfirst: list[int] = []
         self._index()
+
+    def _kid(self, key: RuleKey, pos: int) -> int:
+        kid = self._kids.get(key)
+        if kid is None:
+            kid = self._kids[key] = len(self._keys)
+            self._keys.append(key)
+            self._src_lists.append(list(key[0]))
+            self._kfirst.append(self.first.get(key, pos))
+        return kid
 
     def _index(self) -> None:
         for rule in self.rules:
             if isinstance(rule, FilterRule):
                 self.first.setdefault(rule.key, rule.pos)
+        reached: list[tuple[_Item, list[Node] | None]] = []
         for rule in self.rules:
             if isinstance(rule, FilterRule):
-                gpos = self.first[rule.key]
+                kid = self._kid(rule.key, rule.pos)
+                gpos = self._kfirst[kid]
                 for i, e in enumerate(rule.dsts):
-                    item: _Item = (gpos, rule.block, e.sort_key, rule.pos, 0, i, rule.key, e)
-                    if e.iv is None:
-                        self.everyone.append(item)
-                    else:
-                        for n in self.targets(e.iv):
-                            self.per_node[n.name].append(item)
+                    item: _Item = (gpos, rule.block, e.sort_key, rule.pos, 0, i, kid, e)
+                    reached.append((item, None if e.iv is None else self.targets(e.iv)))
             elif isinstance(rule, CapRule):
-                reached: dict[str, Node] = {}
+                nodes: dict[str, Node] = {}
                 for ivs, _ in rule.grants:
                     for iv in ivs:
                         for n in self.targets(iv):
-                            reached.setdefault(n.name, n)
-                for name in reached:
-                    self.per_node[name].append((rule.pos, rule.pos, (), rule.pos, 0, 0, None, rule))
+                            nodes.setdefault(n.name, n)
+                cap: _Item = (rule.pos, rule.pos, (), rule.pos, 0, 0, None, rule)
+                reached.append((cap, list(nodes.values())))
             else:
                 self.special.append(rule)
+        # sorted once for the whole tailnet: each device's list is then already in order
+        reached.sort(key=lambda x: _ORDER(x[0]))
+        for item, targets in reached:
+            if targets is None:
+                self.everyone.append(item)
+            else:
+                for n in targets:
+                    self.per_node[n.name].append(item)
 
     def _expand_self(self, rule: SelfRule, node: Node) -> list[_Item]:
         same = self.r.same_user(node)
@@ -139,12 +160,13 @@ class _Compiler:
             return self._self_caps(rule, node, src, srcs)
         key: RuleKey = (src, rule.proto)
         gpos = min(self.first.get(key, rule.pos), rule.pos)
+        kid = self._kid(key, rule.pos)
         out: list[_Item] = []
         i = 0
         for first, last in rule.ports:
             for iv in mine:
                 entry = DstEntry(addrs.render(iv), iv, first, last)
-                out.append((gpos, rule.block, entry.sort_key, rule.pos, 0, i, key, entry))
+                out.append((gpos, rule.block, entry.sort_key, rule.pos, 0, i, kid, entry))
                 i += 1
         return out
 
@@ -199,20 +221,25 @@ class _Compiler:
     def _expand_via(self, rule: ViaRule, node: Node) -> list[_Item]:
         prefixes = self.via_prefixes(rule, node)
         out: list[_Item] = []
+        if not prefixes:
+            return out
         for sub, spec in enumerate(rule.specs):
             key: RuleKey = (rule.src, spec.proto)
             gpos = min(self.first.get(key, rule.pos), rule.pos)
+            kid = self._kid(key, rule.pos)
             i = 0
             for p in prefixes:
                 for first, last in spec.ports:
                     entry = DstEntry(p, addrs.parse_interval(p), first, last)
-                    out.append((gpos, rule.block, (), rule.pos, sub, i, key, entry))
+                    out.append((gpos, rule.block, (), rule.pos, sub, i, kid, entry))
                     i += 1
         return out
 
     def node_filter(self, node: Node) -> list[dict[str, Any]]:
-        items = list(self.per_node[node.name])
-        items.extend(self.everyone)
+        items = self.per_node[node.name]  # already in order (sorted once in _index)
+        if self.everyone:
+            items = items + self.everyone
+            items.sort(key=_ORDER)  # two sorted runs: a linear merge
         special: list[_Item] = []
         for rule in self.special:
             if isinstance(rule, SelfRule):
@@ -220,33 +247,43 @@ class _Compiler:
             else:
                 special.extend(self._expand_via(rule, node))
         if special:
-            first: dict[Any, int] = {}
-            for it in special:
-                if it[6] is not None:
-                    first[it[6]] = min(first.get(it[6], it[0]), it[0])
-            for key, pos in first.items():
-                if key in self.first and self.first[key] > pos:
-                    items = [(pos, *it[1:]) if it[6] == key else it for it in items]
-            items.extend((first[it[6]], *it[1:]) if it[6] is not None else it for it in special)
+            items = self._with_special(items, special)
+        return self._render(items, node)
+
+    def _with_special(self, items: list[_Item], special: list[_Item]) -> list[_Item]:
+        first: dict[int, int] = {}
+        for it in special:
+            if it[6] is not None:
+                first[it[6]] = min(first.get(it[6], it[0]), it[0])
+        for kid, pos in first.items():
+            key = self._keys[kid]
+            if key in self.first and self.first[key] > pos:
+                items = [(pos, *it[1:]) if it[6] == kid else it for it in items]
+        items = items + [(first[it[6]], *it[1:]) if it[6] is not None else it for it in special]
         items.sort(key=_ORDER)
+        return items
+
+    def _render(self, items: list[_Item], node: Node) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        by_key: dict[Any, dict[str, Any]] = {}
-        for *_, key, payload in items:
-            if key is None:
+        by_key: dict[int, dict[str, Any]] = {}
+        wires = self._wire
+        for *_, kid, payload in items:
+            if kid is None:
                 rendered = self._cap(payload, node)
                 if rendered is not None:
                     out.append(rendered)
                 continue
-            merged = by_key.get(key)
+            merged = by_key.get(kid)
             if merged is None:
-                merged = {"SrcIPs": list(key[0]), "DstPorts": []}
-                if key[1]:
-                    merged["IPProto"] = list(key[1])
-                by_key[key] = merged
+                merged = {"SrcIPs": self._src_lists[kid], "DstPorts": []}
+                proto = self._keys[kid][1]
+                if proto:
+                    merged["IPProto"] = list(proto)
+                by_key[kid] = merged
                 out.append(merged)
-            wire = self._wire.get(payload)
+            wire = wires.get(payload)
             if wire is None:
-                wire = self._wire[payload] = payload.wire()
+                wire = wires[payload] = payload.wire()
             merged["DstPorts"].append(wire)
         return out
 

@@ -11,7 +11,8 @@ from typing import Any
 class CompiledNode:
     """One device's view: its packet filter (tailcfg.FilterRule list), SSH policy, peers.
 
-    Devices share sub-objects (``DstPorts`` entries, principal lists): treat as read-only.
+    Devices share sub-objects (``SrcIPs`` and ``DstPorts`` entries, principal lists, the
+    peers list of devices with the same peers): treat as read-only.
     """
 
     name: str
