@@ -38,6 +38,7 @@ from tailcfg.policy.diff_group import (
     group_ssh,
 )
 from tailcfg.policy.diff_prune import prune
+from tailcfg.policy.diff_rules import RuleFinder
 from tailcfg.policy.diff_universe import build_universe
 from tailcfg.policy.engine import load_policy, users_of
 from tailcfg.policy.model import Policy
@@ -129,9 +130,10 @@ def diff_policies(old: Policy, new: Policy, *, nodes: Sequence[Node] | None = No
         )
         delta = access_delta(universe, *sides, only=dirty)
         delta.caps_gained, delta.caps_lost = cap_delta(universe, *sides, only=dirty)
-    gained, lost = group_access(universe, (old, new), delta)
+    finders = RuleFinder(old, resolvers[0]), RuleFinder(new, resolvers[1])
+    gained, lost = group_access(universe, (old, new), delta, finders)
     caps_gained, caps_lost = group_caps(universe, (old, new), delta)
-    ssh_gained, ssh_lost, ssh_changed = group_ssh(universe, (old, new), delta)
+    ssh_gained, ssh_lost, ssh_changed = group_ssh(universe, (old, new), delta, finders)
     return PolicyDiff(
         old=old.path,
         new=new.path,

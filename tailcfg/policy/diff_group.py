@@ -22,15 +22,18 @@ from tailcfg.policy.access import (
     OTHER_LOGIN,
     CapFacts,
     Delta,
+    DstKey,
     Facts,
     PortMap,
     SrcKey,
     subtract,
 )
 from tailcfg.policy.addrs import Interval
+from tailcfg.policy.diff_rules import RuleFinder
 from tailcfg.policy.diff_universe import Universe
 from tailcfg.policy.filter_match import DEFAULT_PROTOS
 from tailcfg.policy.model import Policy
+from tailcfg.policy.verdicts import RuleRef
 
 PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp"}
 _WILDCARD = [iv for t in addrs.WILDCARD_SRC if (iv := addrs.parse_interval(t))]
@@ -89,6 +92,7 @@ class AccessChange:
     src: tuple[str, ...]
     dst: tuple[str, ...]
     ports: tuple[PortSpec, ...]
+    rules: tuple[RuleRef, ...] = ()  # granting it in the new (gained) / old (lost) policy
 
     @property
     def ports_text(self) -> str:
@@ -99,6 +103,7 @@ class AccessChange:
             "src": list(self.src),
             "dst": list(self.dst),
             "ports": [p.to_json() for p in self.ports],
+            "rules": [rule_json(r) for r in self.rules],
         }
 
 
@@ -127,6 +132,7 @@ class SshChange:
     users: tuple[str, ...]
     action: str  # accept | check (the new action; the lost one for lost rows)
     old_action: str | None = None  # set for changed rows
+    rules: tuple[RuleRef, ...] = ()  # granting it in the new (gained) / old (lost) policy
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -137,7 +143,18 @@ class SshChange:
         }
         if self.old_action is not None:
             out["old_action"] = self.old_action
+        out["rules"] = [rule_json(r) for r in self.rules]
         return out
+
+
+def rule_json(rule: RuleRef) -> dict[str, Any]:
+    span = rule.span
+    return {
+        "rule": rule.name,
+        "path": span.path if span else None,
+        "line": span.line if span else None,
+        "col": span.col if span else None,
+    }
 
 
 class Labeler:
@@ -260,9 +277,11 @@ def _minus(ivs: Sequence[Interval], holes: Sequence[Interval]) -> list[Interval]
     return subtract(ivs, holes)
 
 
-def _merge_rows(
-    rows: Iterable[tuple[SrcKey, str, Any]], lab: Labeler
-) -> list[tuple[tuple[str, ...], tuple[str, ...], Any]]:
+Row = tuple[tuple[str, ...], tuple[str, ...], Any, tuple[SrcKey, str]]
+
+
+def _merge_rows(rows: Iterable[tuple[SrcKey, str, Any]], lab: Labeler) -> list[Row]:
+    """Merge rows; each result carries one (source key, destination label) it came from."""
     by_dst: dict[tuple[str, Any], list[SrcKey]] = {}
     for src, dst, what in rows:
         by_dst.setdefault((dst, what), []).append(src)
@@ -271,32 +290,60 @@ def _merge_rows(
         labels = lab.sources(srcs)
         if labels:  # not only hidden stand-in routers
             by_src.setdefault((labels, what), []).append(dst)
-    out = [(src, tuple(sorted(set(dsts))), what) for (src, what), dsts in by_src.items()]
+    out: list[Row] = []
+    for (src, what), dsts in by_src.items():
+        ordered = tuple(sorted(set(dsts)))
+        sample = (min(by_dst[(ordered[0], what)], key=_shown_first(lab)), ordered[0])
+        out.append((src, ordered, what, sample))
     return sorted(out, key=lambda r: (r[0], r[1], repr(r[2])))
 
 
-def _access(lab: Labeler, facts: Facts) -> tuple[AccessChange, ...]:
-    rows: dict[tuple[SrcKey, str, tuple[PortSpec, ...]], None] = {}
+def _shown_first(lab: Labeler) -> Any:
+    def key(src: SrcKey) -> tuple[bool, str]:
+        return (src[0] == "dev" and src[1] in lab.u.hidden, repr(src))
+
+    return key
+
+
+def _access(lab: Labeler, facts: Facts, finder: RuleFinder | None) -> tuple[AccessChange, ...]:
+    rows: dict[tuple[SrcKey, str, tuple[PortSpec, ...]], tuple[DstKey, PortMap]] = {}
     routed: dict[tuple[SrcKey, str, tuple[PortSpec, ...]], list[Interval]] = {}
+    maps: dict[tuple[SrcKey, str, tuple[PortSpec, ...]], PortMap] = {}
     for (src, dst), pm in facts.items():
         ports = port_specs(pm)
         if dst[0] == "dev":
             if dst[1] not in lab.u.hidden:
-                rows[(src, lab.u.label(dst[1]), ports)] = None
+                rows[(src, lab.u.label(dst[1]), ports)] = (dst, pm)
         else:
             routed.setdefault((src, dst[1], ports), []).append(dst[2:])
+            maps[(src, dst[1], ports)] = pm
     for (src, router, ports), ivs in routed.items():
         for label in lab.routed(router, ivs):
-            rows[(src, label, ports)] = None
-    return tuple(AccessChange(s, d, p) for s, d, p in _merge_rows(rows, lab))
+            rows.setdefault(
+                (src, label, ports), (("net", router, *ivs[0]), maps[(src, router, ports)])
+            )
+    out = []
+    for s, d, p, (src, label) in _merge_rows(rows, lab):
+        rules: tuple[RuleRef, ...] = ()
+        if finder is not None:
+            dst, pm = rows[(src, label, p)]
+            proto = min(pm)
+            rules = finder.access(src, dst, proto, pm[proto][0][0])
+        out.append(AccessChange(s, d, p, rules))
+    return tuple(out)
 
 
 def group_access(
-    u: Universe, policies: Sequence[Policy], delta: Delta
+    u: Universe,
+    policies: Sequence[Policy],
+    delta: Delta,
+    finders: tuple[RuleFinder, RuleFinder] | None = None,
 ) -> tuple[tuple[AccessChange, ...], tuple[AccessChange, ...]]:
-    """(gained, lost) rows for reading."""
+    """(gained, lost) rows for reading (with the rules behind them, given ``finders``
+    for the old and the new policy)."""
     lab = Labeler(u, policies, delta)
-    return _access(lab, delta.gained), _access(lab, delta.lost)
+    old, new = finders or (None, None)
+    return _access(lab, delta.gained, new), _access(lab, delta.lost, old)
 
 
 def _caps(lab: Labeler, facts: CapFacts) -> tuple[CapChange, ...]:
@@ -309,7 +356,7 @@ def _caps(lab: Labeler, facts: CapFacts) -> tuple[CapChange, ...]:
         else:
             for label in lab.routed(dst[1], [dst[2:]]):
                 rows[(src, label, what)] = None
-    return tuple(CapChange(s, d, c) for s, d, c in _merge_rows(rows, lab))
+    return tuple(CapChange(s, d, c) for s, d, c, _ in _merge_rows(rows, lab))
 
 
 def group_caps(
@@ -321,26 +368,33 @@ def group_caps(
 
 
 def group_ssh(
-    u: Universe, policies: Sequence[Policy], delta: Delta
+    u: Universe,
+    policies: Sequence[Policy],
+    delta: Delta,
+    finders: tuple[RuleFinder, RuleFinder] | None = None,
 ) -> tuple[tuple[SshChange, ...], tuple[SshChange, ...], tuple[SshChange, ...]]:
     """(gained, lost, changed) SSH rows for reading."""
     lab = Labeler(u, policies, delta)
     logins: dict[tuple[str, str, str | None, str | None], list[str]] = {}
     for (src, dst, login), (a, b) in delta.ssh.items():
         logins.setdefault((src, dst, a, b), []).append(login)
-    rows = [
-        (("dev", src), u.label(dst), (a, b, lab.logins(names)))
-        for (src, dst, a, b), names in logins.items()
-        if dst not in u.hidden
-    ]
+    rows: dict[tuple[SrcKey, str, Any], tuple[str, str]] = {}
+    for (src, dst, a, b), names in logins.items():
+        if dst not in u.hidden:
+            rows[(("dev", src), u.label(dst), (a, b, lab.logins(names)))] = (dst, min(names))
     gained: list[SshChange] = []
     lost: list[SshChange] = []
     changed: list[SshChange] = []
-    for srcs, dsts, (a, b, users) in _merge_rows(rows, lab):
+    for srcs, dsts, (a, b, users), (key, label) in _merge_rows(rows, lab):
+        rules: tuple[RuleRef, ...] = ()
+        finder = finders[0 if b is None else 1] if finders else None
+        if finder is not None:
+            dst_name, login = rows[(key, label, (a, b, users))]
+            rules = finder.ssh(key[1], dst_name, login)
         if a is None and b is not None:
-            gained.append(SshChange(srcs, dsts, users, b))
+            gained.append(SshChange(srcs, dsts, users, b, rules=rules))
         elif b is None and a is not None:
-            lost.append(SshChange(srcs, dsts, users, a))
+            lost.append(SshChange(srcs, dsts, users, a, rules=rules))
         elif a is not None and b is not None:
-            changed.append(SshChange(srcs, dsts, users, b, a))
+            changed.append(SshChange(srcs, dsts, users, b, a, rules=rules))
     return tuple(gained), tuple(lost), tuple(changed)

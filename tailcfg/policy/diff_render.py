@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from tailcfg.outputs import escape_github_data, escape_github_property
 from tailcfg.policy.diff import AccessChange, CapChange, DeclChange, PolicyDiff, SshChange
+from tailcfg.policy.verdicts import RuleRef
 
 NO_CHANGE = "no access change"
 
@@ -56,17 +57,27 @@ def summary(d: PolicyDiff) -> str:
     return text.replace("1 declarations", "1 declaration") if len(d.declarations) == 1 else text
 
 
-def _sections(d: PolicyDiff) -> list[tuple[str, str, list[str]]]:
+Rows = list[tuple[str, tuple[RuleRef, ...]]]
+
+
+def _sections(d: PolicyDiff) -> list[tuple[str, str, Rows]]:
     return [
-        ("Access gained", "+", [access_line(c) for c in d.gained]),
-        ("Access lost", "-", [access_line(c) for c in d.lost]),
-        ("SSH gained", "+", [ssh_line(c) for c in d.ssh_gained]),
-        ("SSH lost", "-", [ssh_line(c) for c in d.ssh_lost]),
-        ("SSH changed", "~", [ssh_line(c) for c in d.ssh_changed]),
-        ("Capabilities gained", "+", [cap_line(c) for c in d.caps_gained]),
-        ("Capabilities lost", "-", [cap_line(c) for c in d.caps_lost]),
-        ("Declarations", "~", [decl_line(c) for c in d.declarations]),
+        ("Access gained", "+", [(access_line(c), c.rules) for c in d.gained]),
+        ("Access lost", "-", [(access_line(c), c.rules) for c in d.lost]),
+        ("SSH gained", "+", [(ssh_line(c), c.rules) for c in d.ssh_gained]),
+        ("SSH lost", "-", [(ssh_line(c), c.rules) for c in d.ssh_lost]),
+        ("SSH changed", "~", [(ssh_line(c), c.rules) for c in d.ssh_changed]),
+        ("Capabilities gained", "+", [(cap_line(c), ()) for c in d.caps_gained]),
+        ("Capabilities lost", "-", [(cap_line(c), ()) for c in d.caps_lost]),
+        ("Declarations", "~", [(decl_line(c), ()) for c in d.declarations]),
     ]
+
+
+def rules_text(rules: Sequence[RuleRef], *, lost: bool) -> str:
+    """``by policy.hujson:33 (grants[0])``, or ``was ...`` for access that is lost."""
+    if not rules:
+        return ""
+    return ("was " if lost else "by ") + ", ".join(r.render() for r in rules)
 
 
 def render_text(d: PolicyDiff) -> str:
@@ -74,7 +85,9 @@ def render_text(d: PolicyDiff) -> str:
     for title, mark, rows in _sections(d):
         if rows:
             lines.append(f"{title}:")
-            lines.extend(f"  {mark} {row}" for row in rows)
+            for row, rules in rows:
+                why = rules_text(rules, lost=mark == "-")
+                lines.append(f"  {mark} {row}  {why}" if why else f"  {mark} {row}")
     if not d.access_changed:
         lines.append(NO_CHANGE)
     lines.append(summary(d))
@@ -87,6 +100,11 @@ def _md(text: str) -> str:
 
 def _md_list(items: Sequence[str]) -> str:
     return ", ".join(_md(x) for x in items) if items else "—"
+
+
+def _md_rules(rules: Sequence[RuleRef]) -> str:
+    cells = [f"{_md(f'{r.span.path}:{r.span.line}')} {r.name}" if r.span else r.name for r in rules]
+    return "<br>".join(cells) or "—"
 
 
 def _md_table(header: Sequence[str], rows: list[list[str]]) -> list[str]:
@@ -102,9 +120,12 @@ def render_markdown(d: PolicyDiff) -> str:
     lines += [f"{verdict} {summary(d)} ({d.mode} devices).", ""]
     for title, changes in (("Access gained", d.gained), ("Access lost", d.lost)):
         if changes:
-            rows = [[_md_list(c.src), _md_list(c.dst), _md(c.ports_text)] for c in changes]
-            lines += [f"#### {title}", "", *_md_table(["Source", "Destination", "Ports"], rows)]
-            lines.append("")
+            rows = [
+                [_md_list(c.src), _md_list(c.dst), _md(c.ports_text), _md_rules(c.rules)]
+                for c in changes
+            ]
+            header = ["Source", "Destination", "Ports", "Rule"]
+            lines += [f"#### {title}", "", *_md_table(header, rows), ""]
     for title, ssh in (
         ("SSH gained", d.ssh_gained),
         ("SSH lost", d.ssh_lost),
@@ -117,10 +138,11 @@ def render_markdown(d: PolicyDiff) -> str:
                     _md_list(c.dst),
                     _md_list(c.users),
                     f"{c.old_action} → {c.action}" if c.old_action else c.action,
+                    _md_rules(c.rules),
                 ]
                 for c in ssh
             ]
-            header = ["Source", "Destination", "Login users", "Action"]
+            header = ["Source", "Destination", "Login users", "Action", "Rule"]
             lines += [f"#### {title}", "", *_md_table(header, rows), ""]
     for title, caps in (("Capabilities gained", d.caps_gained), ("Capabilities lost", d.caps_lost)):
         if caps:
@@ -142,12 +164,28 @@ def render_json(d: PolicyDiff) -> str:
 
 
 def render_github(d: PolicyDiff) -> str:
-    """One ``::notice`` per change (titled by its kind); nothing when nothing changed."""
+    """One ``::notice`` per change (titled by its kind); nothing when nothing changed.
+
+    Gained and changed rows point at the rule of the new policy that grants them;
+    lost rows name the old rule in the message (its lines are the old file's)."""
     out = []
-    for title, _, rows in _sections(d):
-        for row in rows:
-            props = f"title={escape_github_property('tailcfg ' + title.lower())}"
-            out.append(f"::notice {props}::{escape_github_data(row)}\n")
+    for title, mark, rows in _sections(d):
+        for row, rules in rows:
+            props = {"title": "tailcfg " + title.lower()}
+            span = rules[0].span if rules and mark != "-" else None
+            if span is not None:
+                props = {
+                    "file": span.path,
+                    "line": str(span.line),
+                    "col": str(span.col),
+                    "endLine": str(span.end_line),
+                    "endColumn": str(span.end_col),
+                    **props,
+                }
+            joined = ",".join(f"{k}={escape_github_property(v)}" for k, v in props.items())
+            why = rules_text(rules, lost=True) if mark == "-" else ""
+            message = f"{row} ({why})" if why else row
+            out.append(f"::notice {joined}::{escape_github_data(message)}\n")
     return "".join(out)
 
 

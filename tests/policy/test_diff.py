@@ -9,11 +9,13 @@ rewrites them). ``homelab`` and ``homelab-topology`` diff the example's two vers
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,21 +99,40 @@ TCP = (6,)
 ANY = (1, 6, 17, 58)
 
 
+def _plain(changes: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The rows without the rules behind them (checked apart by :func:`_why`)."""
+    return tuple(dataclasses.replace(c, rules=()) for c in changes)
+
+
+def _why(changes: tuple[Any, ...]) -> list[list[str]]:
+    return [[r.render() for r in c.rules] for c in changes]
+
+
 def test_homelab_topology_whole_value() -> None:
     d = _case_diff("homelab-topology")
     assert d.mode == "topology"
-    assert d.gained == (
+    assert _plain(d.gained) == (
         AccessChange(("freya@example.com",), ("dao",), (PortSpec(TCP, ((22, 22), (443, 443))),)),
         AccessChange(("freya@example.com",), ("monitor",), (PortSpec(ANY, ((3000, 3000),)),)),
         AccessChange(("tag:ci",), ("dao",), (PortSpec(TCP, ((22, 22),)),)),
     )
-    assert d.lost == (
+    assert _why(d.gained) == [
+        ["policy.v2.hujson:33 (grants[0])"],
+        ["policy.v2.hujson:52 (acls[1])"],
+        ["policy.v2.hujson:45 (grants[2])"],
+    ]
+    assert _plain(d.lost) == (
         AccessChange(("tag:monitoring",), ("exit",), (PortSpec(TCP, ((9100, 9100),)),)),
     )
-    assert d.ssh_gained == (
+    assert _why(d.lost) == [["policy.hujson:36 (grants[1])"]]
+    assert _plain(d.ssh_gained) == (
         SshChange(("freya@example.com",), ("dao",), ("root", "autogroup:nonroot"), "accept"),
         SshChange(("tag:ci",), ("dao",), ("deploy",), "accept"),
     )
+    assert _why(d.ssh_gained) == [
+        ["policy.v2.hujson:66 (ssh[0])"],
+        ["policy.v2.hujson:85 (ssh[3])"],
+    ]
     assert d.ssh_lost == () and d.ssh_changed == ()
     assert d.declarations == (
         DeclChange("groups", "group:admins", "changed", ("freya@example.com",), ()),
@@ -122,7 +143,8 @@ def test_homelab_topology_whole_value() -> None:
 def test_routes_and_node_attrs_whole_value() -> None:
     d = _case_diff("routes")
     assert d.gained == ()
-    assert d.lost == (
+    assert _why(d.lost) == [["routes.old.hujson:7 (acls[0])"], ["routes.old.hujson:8 (acls[1])"]]
+    assert _plain(d.lost) == (
         AccessChange(
             ("odin@example.com",),
             ("nas (192.168.1.10) via gateway",),
@@ -140,11 +162,16 @@ def test_routes_and_node_attrs_whole_value() -> None:
 def test_ssh_gained_lost_changed_whole_value() -> None:
     d = _case_diff("ssh")
     assert (d.gained, d.lost) == ((), ())
-    assert d.ssh_gained == (SshChange(("cid@example.com",), ("tag:dev",), ("deploy",), "accept"),)
-    assert d.ssh_lost == (SshChange(("group:ops",), ("tag:prod",), ("root",), "accept"),)
-    assert d.ssh_changed == (
+    assert _plain(d.ssh_gained) == (
+        SshChange(("cid@example.com",), ("tag:dev",), ("deploy",), "accept"),
+    )
+    assert _plain(d.ssh_lost) == (SshChange(("group:ops",), ("tag:prod",), ("root",), "accept"),)
+    assert _plain(d.ssh_changed) == (
         SshChange(("group:ops",), ("tag:prod",), ("autogroup:nonroot",), "check", "accept"),
     )
+    assert _why(d.ssh_gained) == [["ssh.new.hujson:7 (ssh[1])"]]
+    assert _why(d.ssh_lost) == [["ssh.old.hujson:7 (ssh[0])"]]
+    assert _why(d.ssh_changed) == [["ssh.new.hujson:6 (ssh[0])"]]
 
 
 def test_capabilities_whole_value() -> None:
@@ -204,8 +231,9 @@ def repo(tmp_path: Path) -> Path:
 def test_rev_path_against_working_file(repo: Path) -> None:
     d = diff_sources("HEAD:policy.hujson", "policy.hujson", cwd=repo / "sub")
     assert (d.old, d.new) == ("HEAD:policy.hujson", "policy.hujson")
-    assert d.gained == _case_diff("homelab").gained
-    assert d.ssh_gained == _case_diff("homelab").ssh_gained
+    assert _plain(d.gained) == _plain(_case_diff("homelab").gained)
+    assert _why(d.gained)[0] == ["policy.hujson:52 (acls[1])"]
+    assert _why(d.lost) == [["HEAD:policy.hujson:36 (grants[1])"]]
 
 
 @needs_git
@@ -224,7 +252,7 @@ def test_cli_git_option(
     assert main(["policy", "diff", "--git", "HEAD", "policy.hujson", "--exit-code"]) == 1
     out = capsys.readouterr().out
     assert out.startswith("policy diff HEAD:policy.hujson -> policy.hujson (symbolic)\n")
-    assert "  + tag:ci -> tag:server as deploy (accept)\n" in out
+    assert "  + tag:ci -> tag:server as deploy (accept)  by policy.hujson:85 (ssh[3])\n" in out
     _git(repo, "commit", "-q", "-am", "v2")
     assert main(["policy", "diff", "--git", "HEAD", "policy.hujson", "--exit-code"]) == 0
     assert capsys.readouterr().out == (
@@ -247,9 +275,11 @@ def test_cli_formats_and_exit_code(
     assert main([*args, "--format", "json"]) == 0
     assert capsys.readouterr().out == (GOLDEN / "homelab.json").read_text(encoding="utf-8")
     assert main([*args, "--format", "github"]) == 0
-    assert capsys.readouterr().out.splitlines()[:2] == [
-        "::notice title=tailcfg access gained::freya@example.com -> tag:monitoring: 3000",
-        "::notice title=tailcfg access gained::freya@example.com -> tag:server: tcp:22,443",
+    assert capsys.readouterr().out.splitlines()[2:4] == [
+        "::notice file=policy.v2.hujson,line=45,col=3,endLine=45,endColumn=74,"
+        "title=tailcfg access gained::tag:ci -> tag:server: tcp:22",
+        "::notice title=tailcfg access lost::tag:monitoring -> tag:exit: tcp:9100 "
+        "(was policy.hujson:36 (grants[1]))",
     ]
 
 
