@@ -130,7 +130,7 @@ def diff_policies(old: Policy, new: Policy, *, nodes: Sequence[Node] | None = No
         )
         delta = access_delta(universe, *sides, only=dirty)
         delta.caps_gained, delta.caps_lost = cap_delta(universe, *sides, only=dirty)
-    finders = RuleFinder(old, resolvers[0]), RuleFinder(new, resolvers[1])
+    finders = RuleFinder(small_old, resolvers[0]), RuleFinder(small_new, resolvers[1])
     gained, lost = group_access(universe, (old, new), delta, finders)
     caps_gained, caps_lost = group_caps(universe, (old, new), delta)
     ssh_gained, ssh_lost, ssh_changed = group_ssh(universe, (old, new), delta, finders)

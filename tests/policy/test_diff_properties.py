@@ -3,7 +3,8 @@
 - diff(p, p) and diff(fmt(p), p) are empty;
 - what diff(a, b) reports as gained is exactly what diff(b, a) reports as lost;
 - adding one rule gains exactly the access it grants beyond what was already granted
-  (checked against each destination's compiled packet filter), and loses nothing;
+  (checked against each destination's compiled packet filter), loses nothing, and every
+  gained row names that rule;
 - pruning before compiling changes nothing: the facts equal those of a full compile.
 """
 
@@ -217,3 +218,5 @@ def test_added_rule_gains_exactly_its_new_access(
     }
     gained = {f for f in expand(d.facts[0]) if f[0][1] in by_name and f[1][1] in by_name}
     assert gained == expected
+    added = f"acls[{len(doc['acls'])}]"
+    assert all([r.name for r in c.rules] == [added] for c in d.gained), d.gained
