@@ -306,21 +306,21 @@ def _port_delta(
 ) -> None:
     """Sources gained and lost per port segment of one (destination, protocol) cell."""
     dst, proto = key
-    before, after = sides
-    bounds = {p for a, b, _ in (*before, *after) for p in (a, b + 1)}
+    bounds = {p for a, b, _ in (*sides[0], *sides[1]) for p in (a, b + 1)}
     bounds.update(p for a, b in only or () for p in (a, b + 1))
     points = sorted(bounds)
-    for lo, nxt in itertools.pairwise(points):
+    at = {p: i for i, p in enumerate(points)}
+    masks = ([0] * len(points), [0] * len(points))
+    for side, contributions in enumerate(sides):
+        seg = masks[side]
+        for a, b, m in contributions:
+            for i in range(at[a], at[b + 1]):
+                seg[i] |= m
+    for i, (lo, nxt) in enumerate(itertools.pairwise(points)):
         hi = nxt - 1
         if only is not None and not any(a <= lo and hi <= b for a, b in only):
             continue
-        old = new = 0
-        for a, b, m in before:
-            if a <= lo and hi <= b:
-                old |= m
-        for a, b, m in after:
-            if a <= lo and hi <= b:
-                new |= m
+        old, new = masks[0][i], masks[1][i]
         for facts, bits in ((into.gained, new & ~old), (into.lost, old & ~new)):
             while bits:
                 low = bits & -bits
