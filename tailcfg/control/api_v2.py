@@ -226,7 +226,7 @@ async def get_acl(request: Request) -> Response:
 
 
 async def _policy_text(request: Request) -> str:
-    body = await read_body(request)
+    body = await read_body(request, limit=plane(request).settings.max_policy_body)
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:

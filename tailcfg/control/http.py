@@ -25,9 +25,9 @@ def plane(request: Request) -> ControlPlane:
     return control
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body, refused with 413 when larger than the server's limit."""
-    limit = plane(request).settings.max_body
+async def read_body(request: Request, *, limit: int | None = None) -> bytes:
+    """The request body, refused with 413 when larger than ``limit`` (default: max_body)."""
+    limit = plane(request).settings.max_body if limit is None else limit
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -46,7 +46,7 @@ async def read_body(request: Request) -> bytes:
 
 
 async def read_json(request: Request) -> Any:
-    body = await read_body(request)
+    body = await read_body(request, limit=plane(request).settings.max_policy_body)
     try:
         return json.loads(body) if body.strip() else {}
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -68,6 +68,7 @@ class Hub:
         self._removed: dict[str, int] = {}
         self._need_compile = True
         self._wake = asyncio.Event()
+        self._compile_lock = asyncio.Lock()
         self.full_map_gate = asyncio.Semaphore(full_map_concurrency)
         self._ephemeral_timeout = ephemeral_timeout
         self._on_ephemeral_gone = on_ephemeral_gone
@@ -122,6 +123,8 @@ class Hub:
         device = self._devices.get(device_id)
         if device is None:
             raise KeyError(device_id)
+        async with self._compile_lock:  # a compile under way includes this device
+            pass
         if self._need_compile:
             await self._compile()
         sub = Subscription(device_id)
@@ -220,15 +223,18 @@ class Hub:
             self._last_tick = now
 
     async def _compile(self) -> None:
-        self._need_compile = False
-        now = utcnow()
-        nodes = [
-            policy_node(d, self._users) for d in self._devices.values() if self._visible(d, now)
-        ]
-        try:
-            self._compiled = await asyncio.to_thread(compile_for, self._policy, nodes)
-        except Exception:
-            log.exception("policy compilation failed; keeping the previous netmaps")
+        async with self._compile_lock:
+            if not self._need_compile:  # another caller compiled while we waited
+                return
+            self._need_compile = False
+            now = utcnow()
+            nodes = [
+                policy_node(d, self._users) for d in self._devices.values() if self._visible(d, now)
+            ]
+            try:
+                self._compiled = await asyncio.to_thread(compile_for, self._policy, nodes)
+            except Exception:
+                log.exception("policy compilation failed; keeping the previous netmaps")
 
     async def push_round(self) -> None:
         changed, removed = self._changed, self._removed

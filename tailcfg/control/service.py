@@ -35,7 +35,8 @@ class Settings:
     ephemeral_timeout: float = 120.0
     keepalive: float = 30.0
     node_key_lifetime: timedelta = timedelta(days=180)
-    max_body: int = 1 << 20
+    max_body: int = 1 << 20  # node requests
+    max_policy_body: int = 16 << 20  # policy files through the admin APIs
 
 
 def _strings(value: Any, what: str) -> tuple[str, ...]:

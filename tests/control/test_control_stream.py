@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 from control_helpers import Member, api, mint, run
 
-from tailcfg.control.server import RunningControl
+from tailcfg.control.model import ControlRequestError
+from tailcfg.control.server import RunningControl, running_control
+from tailcfg.control.service import Settings
 
 Scenario = Callable[[httpx.AsyncClient, list[Member]], Awaitable[Any]]
 
@@ -165,3 +169,28 @@ def test_ephemeral_device_removed_after_disconnect(control: RunningControl) -> N
             return [d["hostname"] for d in devices]
 
     assert run(scenario()) == ["keep"]
+
+
+def test_node_key_expiry_drops_the_device_by_itself(state_dir: Path, policy_file: Path) -> None:
+    settings = Settings(keepalive=5.0, node_key_lifetime=timedelta(seconds=2))
+
+    async def scenario(ctl: RunningControl) -> None:
+        async with members(ctl, ["server"], tags=["tag:server"]) as (server,):
+            await server.start()
+            async with members(ctl, ["laptop"]) as (laptop,):
+                assert laptop.identity["KeyExpiry"] is not None
+                await server.wait_for("PeersChanged")
+                removed = await server.wait_for("PeersRemoved")  # after ~2 s, unprompted
+                assert removed["PeersRemoved"] == [laptop.id]
+                try:
+                    await laptop.client.register(laptop.node_key, hostname="laptop")
+                except ControlRequestError as exc:
+                    assert (str(exc), exc.status) == (
+                        "node key expired; register again with an auth key",
+                        401,
+                    )
+                else:
+                    raise AssertionError("an expired node re-registered without a key")
+
+    with running_control(state_dir, policy_file, settings=settings) as ctl:
+        run(scenario(ctl))
