@@ -148,7 +148,12 @@ class DeviceIndex:
         self._values = {f: [v for v, _ in sorted(p)] for f, p in pairs.items()}
         self._bits = {f: [b for _, b in sorted(p)] for f, p in pairs.items()}
         self._memo: dict[tuple[int, int], int] = {}
-        self._keep: list[IntervalSet] = []  # keeps memoised sets alive (ids stay unique)
+        self._keep: list[object] = []  # keeps memoised objects alive (ids stay unique)
+        self._exact: dict[Addr, int] = {}
+        for f, p in pairs.items():
+            for value, bit in p:
+                self._exact[(f, value)] = self._exact.get((f, value), 0) | bit
+        self._spec_masks: dict[str, tuple[int, int]] = {}
 
     def mask(self, addrs: IntervalSet, family: int) -> int:
         """Devices whose ``family`` address lies in ``addrs`` (memoised per set object)."""
@@ -160,15 +165,54 @@ class DeviceIndex:
         return hit
 
     def _mask(self, addrs: IntervalSet, family: int) -> int:
+        return self._range_mask(addrs.intervals(family), family)
+
+    def _range_mask(self, ranges: Iterable[tuple[int, int]], family: int) -> int:
         values = self._values[family]
         bits = self._bits[family]
         out = 0
-        for lo, hi in addrs.intervals(family):
+        for lo, hi in ranges:
             i = bisect.bisect_left(values, lo)
             j = bisect.bisect_right(values, hi)
             for k in range(i, j):
                 out |= bits[k]
         return out
+
+    def specs_mask(self, specs: Sequence[str], family: int) -> int:
+        """Like :meth:`mask` of ``IntervalSet.from_specs(specs)``, without building the set.
+
+        Memoised per list object (a compiled tailnet shares its ``SrcIPs`` lists) and per
+        address string.
+        """
+        key = (id(specs), -family)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = 0
+            side = 0 if family == 4 else 1
+            table = self._spec_masks
+            for spec in specs:
+                masks = table.get(spec)
+                if masks is None:
+                    masks = table[spec] = self._spec(spec)
+                hit |= masks[side]
+            self._memo[key] = hit
+            self._keep.append(specs)
+        return hit
+
+    def _spec(self, spec: str) -> tuple[int, int]:
+        """(IPv4 devices, IPv6 devices) inside one wire address string."""
+        try:
+            spans = parse_range(spec)
+        except ValueError:
+            return 0, 0
+        out = [0, 0]
+        for f, lo, hi in spans:
+            side = 0 if f == 4 else 1
+            if lo == hi:
+                out[side] |= self._exact.get((f, lo), 0)
+            else:
+                out[side] |= self._range_mask(((lo, hi),), f)
+        return out[0], out[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +226,20 @@ class _Dst:
 @dataclass(frozen=True, slots=True)
 class _Rule:
     index: int
-    src: IntervalSet
+    specs: Sequence[str]  # SrcIPs as written; parsed on first use (PacketFilter._src)
     dsts: tuple[_Dst, ...]
     protos: frozenset[int]
+
+    def reaches(self, dst: Addr, port: int) -> bool:
+        """Whether one of the DstPorts entries covers dst:port."""
+        for d in self.dsts:
+            if d.first <= port <= d.last:
+                if d.single is not None:
+                    if d.single == dst:
+                        return True
+                elif dst in d.addrs:
+                    return True
+        return False
 
 
 def _protos(rule: Mapping[str, Any]) -> frozenset[int]:
@@ -205,27 +260,27 @@ def _src_set(specs: Sequence[str], cache: SrcCache | None) -> IntervalSet:
     return hit
 
 
-def _compile_rule(index: int, rule: Mapping[str, Any], cache: SrcCache | None = None) -> _Rule:
+_NO_ADDRS = IntervalSet()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _dst(ip: str, first: int, last: int) -> _Dst:
+    try:
+        spans = parse_range(ip)
+    except ValueError:
+        spans = ()
+    if len(spans) == 1 and spans[0][1] == spans[0][2]:
+        return _Dst(_NO_ADDRS, first, last, (spans[0][0], spans[0][1]))
+    return _Dst(IntervalSet(spans), first, last)
+
+
+def _compile_rule(index: int, rule: Mapping[str, Any]) -> _Rule:
     dsts = []
     for dp in rule.get("DstPorts") or ():
         ports = dp.get("Ports") or {}
-        ip = str(dp.get("IP", ""))
-        try:
-            spans = parse_range(ip)
-        except ValueError:
-            spans = ()
-        single = (
-            (spans[0][0], spans[0][1]) if len(spans) == 1 and spans[0][1] == spans[0][2] else None
-        )
-        dsts.append(
-            _Dst(
-                IntervalSet(spans),
-                int(ports.get("First", 0)),
-                int(ports.get("Last", 65535)),
-                single,
-            )
-        )
-    return _Rule(index, _src_set(rule.get("SrcIPs") or (), cache), tuple(dsts), _protos(rule))
+        first, last = int(ports.get("First", 0)), int(ports.get("Last", 65535))
+        dsts.append(_dst(str(dp.get("IP", "")), first, last))
+    return _Rule(index, rule.get("SrcIPs") or (), tuple(dsts), _protos(rule))
 
 
 class PacketFilter:
@@ -236,11 +291,12 @@ class PacketFilter:
     ) -> None:
         """``src_cache`` shares parsed ``SrcIPs`` between the filters of one tailnet."""
         self.rules = tuple(rules)
-        self._compiled = tuple(_compile_rule(i, r, src_cache) for i, r in enumerate(rules))
-        self._cache: dict[tuple[Addr, int, frozenset[int]], list[tuple[IntervalSet, int]]] = {}
+        self._compiled = tuple(_compile_rule(i, r) for i, r in enumerate(rules))
+        self._src_cache = src_cache
+        self._srcs: list[IntervalSet | None] = [None] * len(self._compiled)
+        self._cache: dict[tuple[Addr, int, frozenset[int]], list[int]] = {}
         self._union: dict[tuple[Addr, int, frozenset[int]], IntervalSet] = {}
         self._masks: dict[tuple[Addr, int, frozenset[int]], int] = {}
-        self._rule_masks: dict[tuple[int, int], int] = {}
         # DstPorts naming one address, by address; the other rules are scanned.
         self._by_dst: dict[Addr, dict[tuple[int, int], list[int]]] = {}
         self._wide: list[_Rule] = []
@@ -252,9 +308,15 @@ class PacketFilter:
                     ranges = self._by_dst.setdefault(d.single, {})
                     ranges.setdefault((d.first, d.last), []).append(rule.index)
 
-    def _candidates(
-        self, dst: Addr, port: int, protos: frozenset[int]
-    ) -> list[tuple[IntervalSet, int]]:
+    def _src(self, i: int) -> IntervalSet:
+        """Rule ``i``'s sources, parsed on first use (shared through ``src_cache``)."""
+        hit = self._srcs[i]
+        if hit is None:
+            hit = self._srcs[i] = _src_set(self._compiled[i].specs, self._src_cache)
+        return hit
+
+    def _candidates(self, dst: Addr, port: int, protos: frozenset[int]) -> list[int]:
+        """Indices (ascending) of the rules admitting some source to dst:port."""
         key = (dst, port, protos)
         hit = self._cache.get(key)
         if hit is None:
@@ -263,12 +325,10 @@ class PacketFilter:
                 if a <= port <= b:
                     found.update(indices)
             for rule in self._wide:
-                if rule.index not in found and any(
-                    d.first <= port <= d.last and dst in d.addrs for d in rule.dsts
-                ):
+                if rule.index not in found and rule.reaches(dst, port):
                     found.add(rule.index)
             rules = self._compiled
-            hit = [(rules[i].src, i) for i in sorted(found) if rules[i].protos & protos]
+            hit = [i for i in sorted(found) if rules[i].protos & protos]
             self._cache[key] = hit
         return hit
 
@@ -277,7 +337,7 @@ class PacketFilter:
         key = (dst, port, protos)
         union = self._union.get(key)
         if union is None:
-            union = IntervalSet.union(s for s, _ in self._candidates(dst, port, protos))
+            union = IntervalSet.union(self._src(i) for i in self._candidates(dst, port, protos))
             self._union[key] = union
         return union
 
@@ -285,8 +345,7 @@ class PacketFilter:
         """Compute every rule's source-device masks now (see :meth:`admitted_devices`)."""
         for rule in self._compiled:
             for family in (4, 6):
-                if (rule.index, family) not in self._rule_masks:
-                    self._rule_masks[(rule.index, family)] = index.mask(rule.src, family)
+                index.specs_mask(rule.specs, family)
 
     def admitted_devices(
         self, dst: Addr, port: int, protos: frozenset[int], index: DeviceIndex
@@ -297,12 +356,9 @@ class PacketFilter:
         if hit is None:
             hit = 0
             family = dst[0]
-            for _, i in self._candidates(dst, port, protos):
-                rule_mask = self._rule_masks.get((i, family))
-                if rule_mask is None:
-                    rule_mask = index.mask(self._compiled[i].src, family)
-                    self._rule_masks[(i, family)] = rule_mask
-                hit |= rule_mask
+            rules = self._compiled
+            for i in self._candidates(dst, port, protos):
+                hit |= index.specs_mask(rules[i].specs, family)
             self._masks[key] = hit
         return hit
 
@@ -310,16 +366,16 @@ class PacketFilter:
         self, src: Addr, dst: Addr, port: int, protos: frozenset[int] = DEFAULT_PROTOS
     ) -> list[int]:
         """Indices of the rules admitting src -> dst:port for any protocol of ``protos``."""
-        return [i for srcs, i in self._candidates(dst, port, protos) if src in srcs]
+        return [i for i in self._candidates(dst, port, protos) if src in self._src(i)]
 
     def admits(
         self, src: Addr, dst: Addr, port: int, protos: frozenset[int] = DEFAULT_PROTOS
     ) -> bool:
-        return any(src in srcs for srcs, _ in self._candidates(dst, port, protos))
+        return any(src in self._src(i) for i in self._candidates(dst, port, protos))
 
     def rules_from(self, src: Addr) -> list[int]:
         """Indices of the rules whose sources include ``src`` (for near misses)."""
-        return [r.index for r in self._compiled if src in r.src]
+        return [r.index for r in self._compiled if src in self._src(r.index)]
 
 
 @dataclass(frozen=True, slots=True)

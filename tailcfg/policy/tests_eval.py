@@ -9,7 +9,9 @@ filter the destination enforces (same-family pairs only).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from tailcfg.policy import addrs
 from tailcfg.policy.eval_world import Holder, SrcPoint, World
@@ -71,6 +73,22 @@ def reaches(
     return None
 
 
+def _device_reaches(
+    world: World, src: SrcPoint, holder: Holder, port: int, protos: frozenset[int]
+) -> tuple[Addr, Addr] | None:
+    """:func:`reaches` for a device source, from the holder's admitted-device masks."""
+    assert src.node is not None
+    bit = world.bit(src.node)
+    pf = world.packet_filter(holder.node)
+    for s in src.addrs:
+        if sum(1 for a in src.addrs if a[0] == s[0]) != 1:
+            return reaches(world, src, holder, port, protos)  # the mask cannot tell which
+        for d in holder.addrs:
+            if s[0] == d[0] and pf.admitted_devices(d, port, protos, world.index) & bit:
+                return s, d
+    return None
+
+
 @dataclass(slots=True)
 class _Pairs:
     """Source device x destination device verdicts: counts, and a few samples of each."""
@@ -79,10 +97,21 @@ class _Pairs:
     denied: list[tuple[SrcPoint, list[Holder]]] = field(default_factory=list)
     n_allowed: int = 0
     n_denied: int = 0
+    # denied sources not yet listed in ``denied``: (srcset, mask, target), read on demand
+    pending: list[tuple[SrcSet, int, list[Holder]]] = field(default_factory=list)
 
     @property
     def total(self) -> int:
         return self.n_allowed + self.n_denied
+
+    def samples(self, limit: int = 3) -> list[tuple[SrcPoint, list[Holder]]]:
+        """The first ``limit`` denied (source, destination) pairs, in evaluation order."""
+        out = self.denied[:limit]
+        for srcset, bad, target in self.pending:
+            if len(out) >= limit:
+                break
+            out.extend((sp, target) for sp in srcset.some(bad, limit - len(out)))
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,12 +191,17 @@ def _device_pairs(
     targets: list[list[Holder]],
     port: int,
     protos: frozenset[int],
+    masks: Sequence[int] | None = None,
 ) -> _Pairs:
-    """All sources are devices: whole sets at once, as bitmasks over the world's devices."""
+    """All sources are devices: whole sets at once, as bitmasks over the world's devices.
+
+    ``masks`` are the targets' :func:`admitted_mask` values when already known.
+    """
     n_src, src_mask = len(srcset.points), srcset.mask
     out = _Pairs()
-    for target in targets:
-        admitted = admitted_mask(world, target, port, protos)
+    if masks is None:
+        masks = [admitted_mask(world, target, port, protos) for target in targets]
+    for target, admitted in zip(targets, masks, strict=True):
         ok, bad = src_mask & admitted, src_mask & ~admitted
         if not bad:
             out.n_allowed += n_src
@@ -180,19 +214,19 @@ def _device_pairs(
         if ok:
             sp = srcset.by_bit[ok & -ok]
             for holder in target:
-                pair = reaches(world, sp, holder, port, protos)
+                pair = _device_reaches(world, sp, holder, port, protos)
                 if pair is not None:
                     out.allowed.append((sp, holder, *pair))
                     break
-        if bad and len(out.denied) < 3:
-            out.denied.extend((sp, target) for sp in srcset.some(bad, 3 - len(out.denied)))
+        if bad and len(out.pending) < 3:
+            out.pending.append((srcset, bad, target))
     return out
 
 
 def _describe_denied(world: World, pairs: _Pairs) -> str:
     if pairs.n_denied == pairs.total:
         return "no rule matches"
-    names = [f"{sp.label} -> {world.label(t[0].node) if t else '?'}" for sp, t in pairs.denied[:3]]
+    names = [f"{sp.label} -> {world.label(t[0].node) if t else '?'}" for sp, t in pairs.samples()]
     more = f" and {pairs.n_denied - 3} more" if pairs.n_denied > 3 else ""
     return f"no rule matches for {', '.join(names)}{more} ({pairs.n_denied} of {pairs.total} pairs)"
 
@@ -211,6 +245,8 @@ class TestsRunner:
         self._srcs: dict[str, Alias | str] = {}
         self._protos: dict[str | None, frozenset[int] | str] = {}
         self._dsts: dict[tuple[str, bool], Dst | str] = {}
+        self._admitted: dict[tuple[str, int, frozenset[int]], list[int]] = {}
+        self._granting: dict[tuple[Any, ...], list[RuleRef]] = {}
 
     def _check_src(self, text: str) -> Alias | str:
         hit = self._srcs.get(text)
@@ -291,13 +327,10 @@ class TestsRunner:
         srcset = self._srcsets.get(src.text)
         if srcset is None:
             srcset = self._srcsets[src.text] = SrcSet.of(self.world, points)
-        targets = None
-        if dst.alias.text != "autogroup:self":
-            targets = self._targets.get(dst.alias.text)
-            if targets is None:
-                targets = dst_targets(dst, self.world, points[0])
-                self._targets[dst.alias.text] = targets
-        pairs = evaluate_pairs(self.world, points, dst, protos, srcset=srcset, targets=targets)
+        if srcset is not None and dst.alias.text != "autogroup:self":
+            pairs = self._device_pairs(srcset, dst, points, protos)
+        else:
+            pairs = evaluate_pairs(self.world, points, dst, protos, srcset=srcset)
         if pairs.total == 0:
             return self._invalid(t, f"dst {ref.text!r} has no devices", ref=ref, expected=expected)
         rules = self._rules(pairs, dst.port, protos)
@@ -331,6 +364,21 @@ class TestsRunner:
             rules=tuple(rules),
         )
 
+    def _device_pairs(
+        self, srcset: SrcSet, dst: Dst, points: list[SrcPoint], protos: frozenset[int]
+    ) -> _Pairs:
+        """:func:`_device_pairs` with the targets and their admitted masks cached per run."""
+        text = dst.alias.text
+        targets = self._targets.get(text)
+        if targets is None:
+            targets = self._targets[text] = dst_targets(dst, self.world, points[0])
+        key = (text, dst.port, protos)
+        masks = self._admitted.get(key)
+        if masks is None:
+            masks = [admitted_mask(self.world, t, dst.port, protos) for t in targets]
+            self._admitted[key] = masks
+        return _device_pairs(self.world, srcset, targets, dst.port, protos, masks)
+
     def _rules(self, pairs: _Pairs, port: int, protos: frozenset[int]) -> list[RuleRef]:
         out: dict[RuleRef, None] = {}
         seen: set[tuple[Addr, Addr]] = set()
@@ -338,9 +386,14 @@ class TestsRunner:
             if (s, d) in seen:
                 continue
             seen.add((s, d))
-            for ref in self.prov.granting(
-                s, d, port, protos, src_node=sp.node, dst_node=holder.node
-            ):
+            src_name = sp.node.name if sp.node is not None else None
+            key = (s, d, port, protos, src_name, holder.node.name)
+            refs = self._granting.get(key)
+            if refs is None:
+                refs = self._granting[key] = self.prov.granting(
+                    s, d, port, protos, src_node=sp.node, dst_node=holder.node
+                )
+            for ref in refs:
                 out.setdefault(ref)
         return list(out)
 
