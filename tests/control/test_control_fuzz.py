@@ -23,7 +23,11 @@ KEY_TEXT = st.one_of(
     st.text(alphabet="abcdefmkey:0123456789-_.", min_size=1, max_size=80),
 )
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
     max_leaves=12,
 )
@@ -113,3 +117,59 @@ def test_fuzzed_node_requests(tmp_path: Path) -> None:
         assert streamed.status_code == 413
         identity = _still_serving(ctl)
         assert identity["Name"] == "after-fuzz.tailnet.internal"
+
+
+ADMIN_CALLS = st.sampled_from(
+    [
+        ("POST", "/api/v2/tailnet/-/keys"),
+        ("POST", "/api/v2/device/1/tags"),
+        ("POST", "/api/v2/device/1/authorized"),
+        ("POST", "/api/v1/preauthkey"),
+        ("POST", "/api/v1/preauthkey/expire"),
+        ("PUT", "/api/v1/policy"),
+        ("POST", "/api/v2/tailnet/-/acl"),
+        ("POST", "/api/v2/tailnet/-/acl/validate"),
+    ]
+)
+ADMIN_FIELDS = st.sampled_from(
+    [
+        "capabilities",
+        "expirySeconds",
+        "description",
+        "tags",
+        "authorized",
+        "user",
+        "reusable",
+        "ephemeral",
+        "expiration",
+        "aclTags",
+        "key",
+        "id",
+        "policy",
+    ]
+)
+
+
+def test_fuzzed_admin_requests(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    init_state(state, admin_login="odin@example.com")
+    policy = tmp_path / "policy.hujson"
+    policy.write_text(POLICY, encoding="utf-8")
+    with running_control(state, policy) as ctl:
+        headers = {"Authorization": f"Bearer {ctl.admin_key}"}
+        with httpx.Client(base_url=ctl.url, headers=headers) as http:
+            _still_serving(ctl)  # device 1 exists
+
+            @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+            @given(
+                call=ADMIN_CALLS,
+                body=st.one_of(JSON, st.dictionaries(ADMIN_FIELDS, JSON, max_size=6)),
+            )
+            def admin_bodies(call: tuple[str, str], body: Any) -> None:
+                response = http.request(call[0], call[1], json=body)
+                assert response.status_code < 500, (call, body, response.text)
+                if response.status_code >= 400:
+                    assert set(response.json()) <= {"message", "data"}
+
+            admin_bodies()
+            assert http.get("/api/v2/tailnet/-/devices").status_code == 200
