@@ -8,8 +8,10 @@ served route); every rule, changed or not, whose destinations reach a dirty devi
 kept, so each dirty device's compiled filter and SSH policy stay exact on both sides;
 at every other device both sides compile the same kept rules, so they compare equal.
 
-Anything whose reach is not a plain destination alias (``*``, ``via`` routing, a change
-of autoApprovers, a policy without acls and grants) keeps the whole policies.
+A change of autoApprovers makes the devices whose approved routes differ dirty, and,
+when the tailnet's subnet routes differ, every rule from ``*`` changed (its sources
+list them). Anything whose reach is not a plain destination alias (``*``, ``via``
+routing, a policy without acls and grants) keeps the whole policies.
 """
 
 from __future__ import annotations
@@ -126,18 +128,20 @@ def prune(
 
     ``resolvers``: the two policies' resolvers over ``nodes``, when already built."""
     whole = (old, new, None)
-    if old.auto_approvers != new.auto_approvers and _approvers(old) != _approvers(new):
-        return whole
     if not (old.has_acls or old.has_grants) or not (new.has_acls or new.has_grants):
         return whole
     changed_names = _changed_names(old, new)
     keys = [{_key(r) for r in _rules(p)} for p in (old, new)]
     pair = resolvers or (Resolver(old, nodes), Resolver(new, nodes))
     reach = [_Reach(r) for r in pair]
-    dirty: set[str] = set()
+    # autoApprovers: devices whose approved routes differ are dirty; when the tailnet's
+    # subnet routes differ, so is every rule from "*" (its SrcIPs list them).
+    dirty = {n.name for n in nodes if pair[0].approved_routes(n) != pair[1].approved_routes(n)}
+    star = pair[0].approved_subnet_routes != pair[1].approved_subnet_routes
     for side, p in enumerate((old, new)):
         for rule in _rules(p):
-            if _key(rule) in keys[1 - side] and not (_names_in(rule) & changed_names):
+            same = _key(rule) in keys[1 - side] and not (_names_in(rule) & changed_names)
+            if same and not (star and _from_star(rule)):
                 continue
             aliases = _dst_aliases(rule)
             if aliases is None:
@@ -148,10 +152,8 @@ def prune(
     return pruned[0], pruned[1], frozenset(dirty)
 
 
-def _approvers(p: Policy) -> Any:
-    aa = p.auto_approvers
-    routes = {k: _texts(v) for k, v in aa.routes.items()}
-    return routes, _texts(aa.exit_node)
+def _from_star(rule: AclRule | Grant | SshRule) -> bool:
+    return not isinstance(rule, SshRule) and any(s.text.strip() == "*" for s in rule.src)
 
 
 def _keep(p: Policy, reach: _Reach, dirty: set[str]) -> Policy:

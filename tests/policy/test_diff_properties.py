@@ -29,7 +29,12 @@ from tailcfg.policy.nodes import Node, nodes_from_list
 
 USERS = ["ann@example.com", "ben@example.com", "cid@example.com"]
 TAGS = ["tag:web", "tag:db", "tag:ci", "tag:gw"]
-HOSTS = {"lan": "192.168.0.0/24", "db-host": "100.64.2.1", "nas": "192.168.0.10"}
+HOSTS = {
+    "lan": "192.168.0.0/24",
+    "db-host": "100.64.2.1",
+    "nas": "192.168.0.10",
+    "office": "10.1.0.0/16",
+}
 GROUPS = {"group:eng": ["ann@example.com", "ben@example.com"], "group:ops": ["cid@example.com"]}
 SRCS = [*USERS, *TAGS, *GROUPS, "autogroup:member", "*", "lan"]
 DSTS = [*USERS, *TAGS, *GROUPS, *HOSTS, "autogroup:internet", "*"]
@@ -50,6 +55,13 @@ NODES = nodes_from_list(
             "ipv6": "fd7a:115c:a1e0::31",
             "routable_ips": ["192.168.0.0/24", "0.0.0.0/0", "::/0"],
             "approved_routes": ["192.168.0.0/24", "0.0.0.0/0", "::/0"],
+        },
+        {
+            "name": "gw-2",
+            "tags": ["tag:gw"],
+            "ipv4": "100.64.3.2",
+            "ipv6": "fd7a:115c:a1e0::32",
+            "routable_ips": ["10.1.0.0/16", "0.0.0.0/0", "::/0"],
         },
     ]
 )
@@ -100,7 +112,18 @@ policy_doc = st.fixed_dictionaries(
         "acls": st.lists(acl, min_size=1, max_size=5),
         "ssh": st.lists(ssh_rule, max_size=2),
     },
-    optional={"grants": st.lists(grant, min_size=1, max_size=2)},
+    optional={
+        "grants": st.lists(grant, min_size=1, max_size=2),
+        "autoApprovers": st.fixed_dictionaries(
+            {},
+            optional={
+                "routes": st.fixed_dictionaries(
+                    {"10.1.0.0/16": st.sampled_from([["tag:gw"], ["tag:web"]])}
+                ),
+                "exitNode": st.sampled_from([["tag:gw"], ["autogroup:member"]]),
+            },
+        ),
+    },
 )
 topology = st.sampled_from([None, NODES])
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
