@@ -24,6 +24,8 @@ from tailcfg.control import keys
 from tailcfg.control.model import ControlRequestError
 
 MAX_FRAME = 64 << 20
+# What a pooled keep-alive connection that the server just closed looks like: retried once.
+STALE_CONNECTION = (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError)
 
 
 class ControlClient:
@@ -78,11 +80,17 @@ class ControlClient:
 
     async def _call(self, verb: str, message: dict[str, Any]) -> Any:
         box = await self._get_box()
-        response = await self._http.post(
-            f"/machine/{self.machine_public}/{verb}",
-            content=keys.seal(box, message),
-            headers={"content-type": "application/octet-stream"},
-        )
+        for attempt in range(2):
+            try:
+                response = await self._http.post(
+                    f"/machine/{self.machine_public}/{verb}",
+                    content=keys.seal(box, message),
+                    headers={"content-type": "application/octet-stream"},
+                )
+                break
+            except STALE_CONNECTION:  # safe to repeat: every verb is idempotent
+                if attempt:
+                    raise
         _raise_for(response)
         return keys.unseal(box, response.content)
 
@@ -133,27 +141,40 @@ class ControlClient:
         message: dict[str, Any] = {"NodeKey": node_key, "Stream": stream}
         if endpoints is not None:
             message["Endpoints"] = list(endpoints)
-        async with self._http.stream(
-            "POST",
-            f"/machine/{self.machine_public}/map",
-            content=keys.seal(box, message),
-            headers={"content-type": "application/octet-stream"},
-        ) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                _raise_for(response)
-            buffer = bytearray()
-            async for chunk in response.aiter_bytes():
-                buffer.extend(chunk)
-                while len(buffer) >= 4:
-                    size = int.from_bytes(buffer[:4], "big")
-                    if size > MAX_FRAME:
-                        raise ControlRequestError("map frame too large", status=502)
-                    if len(buffer) < 4 + size:
-                        break
-                    data = bytes(buffer[4 : 4 + size])
-                    del buffer[: 4 + size]
-                    yield keys.unseal(box, data)
+        received = False
+        for attempt in range(2):
+            try:
+                async with self._http.stream(
+                    "POST",
+                    f"/machine/{self.machine_public}/map",
+                    content=keys.seal(box, message),
+                    headers={"content-type": "application/octet-stream"},
+                ) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        _raise_for(response)
+                    async for item in _frames(response, box):
+                        received = True
+                        yield item
+                return
+            except STALE_CONNECTION:
+                if received or attempt:
+                    raise
+
+
+async def _frames(response: httpx.Response, box: Box) -> AsyncIterator[dict[str, Any]]:
+    buffer = bytearray()
+    async for chunk in response.aiter_bytes():
+        buffer.extend(chunk)
+        while len(buffer) >= 4:
+            size = int.from_bytes(buffer[:4], "big")
+            if size > MAX_FRAME:
+                raise ControlRequestError("map frame too large", status=502)
+            if len(buffer) < 4 + size:
+                break
+            data = bytes(buffer[4 : 4 + size])
+            del buffer[: 4 + size]
+            yield keys.unseal(box, data)
 
 
 def _raise_for(response: httpx.Response) -> None:

@@ -37,6 +37,7 @@ def _config(app: object, *, host: str, port: int) -> uvicorn.Config:
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=2,
+        timeout_keep_alive=75,  # longer than clients keep idle pooled connections
         ws="none",
     )
 

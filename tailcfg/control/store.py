@@ -332,11 +332,15 @@ class Store:
         in order of preference; the first free one is taken. A known machine keeps its own.
         """
         with self._write() as db:
-            if reg.auth_key_id is not None:
-                self._claim(db, reg.auth_key_id, now)
             row = db.execute(
-                "SELECT id FROM devices WHERE machine_key = ?", (reg.machine_key,)
+                "SELECT id, node_key, auth_key_id FROM devices WHERE machine_key = ?",
+                (reg.machine_key,),
             ).fetchone()
+            repeated = row is not None and (row[1], row[2]) == (reg.node_key, reg.auth_key_id)
+            if reg.auth_key_id is not None and not repeated:
+                # a repeat of the registration that used this key (its answer was lost) is
+                # answered again without claiming the key twice
+                self._claim(db, reg.auth_key_id, now)
             clash = db.execute(
                 "SELECT id FROM devices WHERE node_key = ? AND machine_key != ?",
                 (reg.node_key, reg.machine_key),

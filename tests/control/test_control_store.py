@@ -139,3 +139,16 @@ def test_put_policy_if_match(tmp_path: Path) -> None:
         store.put_policy("{ }", "e2", now=utcnow(), if_match="e1")
         stored = store.policy()
         assert stored is not None and (stored.text, stored.etag) == ("{ }", "e2")
+
+
+def test_repeated_registration_with_the_same_single_use_key_is_answered_again(
+    tmp_path: Path,
+) -> None:
+    with Store(tmp_path / "c.db") as store:
+        user = store.ensure_user("odin@example.com", now=utcnow())
+        store.add_auth_key(_key("k1", user.id), "hash")
+        first = _register(store, "mkey:a", "nodekey:a", user.id, "k1")
+        assert _register(store, "mkey:a", "nodekey:a", user.id, "k1") == first  # lost answer
+        with pytest.raises(ControlRequestError) as info:  # a new node key is a new use
+            _register(store, "mkey:a", "nodekey:b", user.id, "k1")
+        assert str(info.value) == "auth key already used"
