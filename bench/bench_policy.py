@@ -1,33 +1,44 @@
-"""Policy engine benchmark: tests, compile, and compile growth with the number of devices.
+"""Policy engine benchmark: compile growth with the number of devices, and the tests run.
 
-A generated tailnet: 2,000 rules (1,500 ACLs + 500 grants), 300 groups, 200 tags,
-1,000 devices and 10,000 tests. Prints:
+Two generated tailnets, each 2,000 rules (1,500 ACLs + 500 grants), 300 groups, 200 tags
+and 10,000 tests, on 250 / 500 / 1,000 / 2,000 devices:
 
-- running all tests in-process (goal < 0.3 s), split into world building + compile,
-  and evaluation proper;
-- compiling every device's filter (goal < 1 s);
-- compile time at 250/500/1,000/2,000 devices and the growth ratio (goal ~linear).
+- ``standard``: issue 3's scenario (1-3 sources and 1-3 tag destinations a rule);
+- ``heavy``: denser rules (2-6 destinations with port lists, 1 in 20 ACLs also from
+  autogroup:member), about 55k DstPorts entries and 450k peer pairs at 1,000 devices.
 
-Times are process CPU seconds (best of 3, garbage collector paused as ``timeit``
-does), so other load on the machine does not inflate them.
-Run: ``python bench/bench_policy.py`` (``--profile`` prints the top of a cProfile of
-compile and of the test run).
+For each it prints compile time (every device's packet filter, SSH policy and peers),
+cost per device and its ratio to the 250-device figure, then the 10,000 tests at 1,000
+devices: the first run on a freshly compiled world (every index built lazily on the way:
+packet filters, device masks, rule provenance), a repeat run on the same world, and the
+whole ``run_tests`` (world + compile + tests). One verdict line per goal of issue 3
+item 8: compile 1,000 devices < 1 s; tests < 0.3 s; growth ~linear (per-device cost at
+2,000 devices within 1.5x of the 250 figure).
+
+Times are process CPU seconds, best of ``--repeat`` (garbage collector paused as
+``timeit`` does), so other load on the machine inflates them less.
+
+    .venv/bin/python bench/bench_policy.py [--scenario standard|heavy|all] [--repeat 5]
+                                           [--profile]
 """
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import gc
 import json
 import pstats
 import random
-import sys
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from tailcfg.policy.compiled import CompiledPolicy
 from tailcfg.policy.engine import compile_policy, load_policy
+from tailcfg.policy.eval_world import World
 from tailcfg.policy.evaluate import build_world, run_tests, run_tests_in
+from tailcfg.policy.model import Policy
 from tailcfg.policy.nodes import Node, nodes_from_list
 
 T = TypeVar("T")
@@ -39,7 +50,22 @@ N_TAGS = 200
 N_USERS = 400
 N_DEVICES = 1000
 N_TESTS = 10_000
+SIZES = (250, 500, 1000, 2000)
 PORTS = ["22", "80", "443", "5432", "8080", "9100", "8000-8100", "53"]
+HEAVY_PORTS = [
+    "22,80,443",
+    "80,443",
+    "22,80,443,8080,9100",
+    "5432",
+    "9100-9200",
+    "53,123",
+    "*",
+    "8000-8100,9000",
+    "22,443",
+]
+GOAL_COMPILE_S = 1.0
+GOAL_TESTS_S = 0.3
+GOAL_GROWTH = 1.5  # per-device cost at 2,000 devices / at 250
 
 
 def _ip(i: int) -> tuple[str, str]:
@@ -67,25 +93,26 @@ def _src(rng: random.Random) -> str:
     return f"u{rng.randrange(N_USERS)}@example.com"
 
 
-def make_policy(rng: random.Random) -> dict[str, Any]:
+def _acl(rng: random.Random, heavy: bool) -> dict[str, Any]:
+    n_dst, ports = (rng.randint(2, 6), HEAVY_PORTS) if heavy else (rng.randint(1, 3), PORTS)
+    dst = [f"tag:t{rng.randrange(N_TAGS)}:{rng.choice(ports)}" for _ in range(n_dst)]
+    n_src = rng.randint(1, 4) if heavy else rng.randint(1, 3)
+    acl: dict[str, Any] = {"action": "accept", "src": [_src(rng) for _ in range(n_src)]}
+    if heavy and rng.random() < 0.05:
+        acl["src"].append("autogroup:member")
+    acl["dst"] = dst
+    if not heavy and rng.random() < 0.2:
+        acl["proto"] = rng.choice(["tcp", "udp"])
+    return acl
+
+
+def make_policy(rng: random.Random, *, heavy: bool = False) -> dict[str, Any]:
     groups = {
         f"group:g{i}": [f"u{rng.randrange(N_USERS)}@example.com" for _ in range(rng.randint(2, 12))]
         for i in range(N_GROUPS)
     }
     tag_owners = {f"tag:t{i}": [f"group:g{i % N_GROUPS}"] for i in range(N_TAGS)}
-    acls = []
-    for _ in range(N_RULES - N_GRANTS):
-        dst = [
-            f"tag:t{rng.randrange(N_TAGS)}:{rng.choice(PORTS)}" for _ in range(rng.randint(1, 3))
-        ]
-        acl: dict[str, Any] = {
-            "action": "accept",
-            "src": [_src(rng) for _ in range(rng.randint(1, 3))],
-            "dst": dst,
-        }
-        if rng.random() < 0.2:
-            acl["proto"] = rng.choice(["tcp", "udp"])
-        acls.append(acl)
+    acls = [_acl(rng, heavy) for _ in range(N_RULES - N_GRANTS)]
     grants = [
         {
             "src": [_src(rng) for _ in range(rng.randint(1, 3))],
@@ -128,45 +155,106 @@ def _profile(label: str, fn: Callable[[], object]) -> None:
     pstats.Stats(prof).sort_stats("cumulative").print_stats(15)
 
 
-def main(argv: list[str]) -> int:
-    rng = random.Random(20261121)
-    doc = make_policy(rng)
-    text = json.dumps(doc, indent=1)
-    node_dicts = make_nodes(2000, random.Random(7))
-    nodes_all: tuple[Node, ...] = nodes_from_list(node_dicts)
-    nodes = nodes_all[:N_DEVICES]
+def _verdict(ok: bool, text: str) -> str:
+    return f"  {'OK  ' if ok else 'MISS'} {text}"
+
+
+def _size(compiled: CompiledPolicy) -> str:
+    dst_ports = sum(
+        len(rule.get("DstPorts") or ()) for n in compiled.nodes.values() for rule in n.packet_filter
+    )
+    peers = sum(len(n.peers) for n in compiled.nodes.values())
+    return f"{dst_ports:,} DstPorts entries, {peers:,} peer pairs"
+
+
+def _growth(policy: Policy, nodes: tuple[Node, ...], repeat: int) -> list[str]:
+    print("  compile (every device's filter, SSH policy, peers):")
+    base = 0.0
+    per: dict[int, float] = {}
+    times: dict[int, float] = {}
+    for n in SIZES:
+        t, compiled = timed(lambda n=n: compile_policy(policy, nodes[:n]), repeat)  # type: ignore[misc]
+        times[n], per[n] = t, t / n
+        base = base or per[n]
+        print(
+            f"    {n:5d} devices: {t:7.3f} s  {per[n] * 1e3:6.3f} ms/device  "
+            f"x{per[n] / base:4.2f}   ({_size(compiled)})"
+        )
+    growth = per[SIZES[-1]] / per[SIZES[0]]
+    return [
+        _verdict(
+            times[N_DEVICES] < GOAL_COMPILE_S,
+            f"compile {N_DEVICES} devices: {times[N_DEVICES]:.3f} s (goal < {GOAL_COMPILE_S} s)",
+        ),
+        _verdict(
+            growth <= GOAL_GROWTH,
+            f"growth: per-device cost x{growth:.2f} from {SIZES[0]} to {SIZES[-1]} devices "
+            f"(goal ~linear: <= x{GOAL_GROWTH})",
+        ),
+    ]
+
+
+def _tests(policy: Policy, nodes: tuple[Node, ...], repeat: int) -> list[str]:
+    best_first = best_again = float("inf")
+    report = None
+    for _ in range(repeat):
+        world: World = build_world(policy, nodes)
+        _ = world.compiled  # compile is its own goal; the indexes are built lazily below
+        t_first, report = timed(lambda w=world: run_tests_in(w), 1)  # type: ignore[misc]
+        t_again, _ = timed(lambda w=world: run_tests_in(w), 1)  # type: ignore[misc]
+        best_first, best_again = min(best_first, t_first), min(best_again, t_again)
+    assert report is not None
+    t_all, _ = timed(lambda: run_tests(policy, nodes), repeat)
     print(
-        f"policy: {N_RULES} rules ({N_RULES - N_GRANTS} acls, {N_GRANTS} grants), "
-        f"{N_GROUPS} groups, {N_TAGS} tags, {N_TESTS} tests, {len(text) / 1e6:.1f} MB; "
-        f"{N_DEVICES} devices"
+        f"  tests ({len(report.results)} assertions, {len(report.failures)} failing as "
+        f"generated), {len(nodes)} devices:\n"
+        f"    first run, indexes built on the way: {best_first:7.3f} s\n"
+        f"    repeat on the same world:            {best_again:7.3f} s\n"
+        f"    run_tests (world + compile + tests): {t_all:7.3f} s"
+    )
+    return [
+        _verdict(
+            best_first < GOAL_TESTS_S,
+            f"{N_TESTS} tests, first run incl. index build: {best_first:.3f} s "
+            f"(goal < {GOAL_TESTS_S} s)",
+        )
+    ]
+
+
+def scenario(name: str, *, heavy: bool, repeat: int, profile: bool) -> list[str]:
+    doc = make_policy(random.Random(20261121), heavy=heavy)
+    text = json.dumps(doc, indent=1)
+    nodes: tuple[Node, ...] = nodes_from_list(make_nodes(max(SIZES), random.Random(7)))
+    print(
+        f"\n[{name}] {N_RULES} rules ({N_RULES - N_GRANTS} acls, {N_GRANTS} grants), "
+        f"{N_GROUPS} groups, {N_TAGS} tags, {N_TESTS} tests, {len(text) / 1e6:.1f} MB"
     )
     t_load, policy = timed(lambda: load_policy(text, "bench.hujson"), 1)
-    print(f"load + validate:                 {t_load:7.3f} s")
-    t_compile, _ = timed(lambda: compile_policy(policy, nodes))
-    print(f"compile all {N_DEVICES} device filters:   {t_compile:7.3f} s   (goal < 1 s)")
-    t_world, world = timed(lambda: build_world(policy, nodes).prepare(), 1)
-    print(f"tests: world + compile + indexes: {t_world:6.3f} s   (once per policy and topology)")
-    t_cold, report = timed(lambda: run_tests_in(world), 1)
-    t_eval, report = timed(lambda: run_tests_in(world))
-    failed = len(report.failures)
-    print(
-        f"tests: evaluate {N_TESTS} tests, first: {t_cold:6.3f} s   (goal < 0.3 s; "
-        f"{len(report.results)} assertions, {failed} failing as generated)"
-    )
-    print(f"tests: evaluate again (warm):     {t_eval:7.3f} s   (per-destination indexes reused)")
-    t_sym, _ = timed(lambda: run_tests(policy), 1)
-    print(f"tests: symbolic run (end to end): {t_sym:7.3f} s")
-    print("compile growth (all device filters):")
-    base = None
-    for n in (250, 500, 1000, 2000):
-        t, _ = timed(lambda n=n: compile_policy(policy, nodes_all[:n]))  # type: ignore[misc]
-        base = base or t / n
-        print(f"  {n:5d} devices: {t:7.3f} s   {t / n * 1e3:6.3f} ms/device   x{t / n / base:4.2f}")
-    if "--profile" in argv:
-        _profile("compile", lambda: compile_policy(policy, nodes))
-        _profile("evaluate tests", lambda: run_tests_in(world))
+    print(f"  load + validate: {t_load:.3f} s")
+    verdicts = _growth(policy, nodes, repeat)
+    verdicts += _tests(policy, nodes[:N_DEVICES], repeat)
+    if profile:
+        _profile(f"{name}: compile", lambda: compile_policy(policy, nodes[:N_DEVICES]))
+        world = build_world(policy, nodes[:N_DEVICES])
+        _ = world.compiled
+        _profile(f"{name}: tests, first run", lambda: run_tests_in(world))
+    return [f"[{name}]", *verdicts]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenario", choices=["standard", "heavy", "all"], default="all")
+    ap.add_argument("--repeat", type=int, default=5, help="best of N (default 5)")
+    ap.add_argument("--profile", action="store_true", help="cProfile compile and the tests")
+    args = ap.parse_args(argv)
+    names = ["standard", "heavy"] if args.scenario == "all" else [args.scenario]
+    lines: list[str] = []
+    for name in names:
+        lines += scenario(name, heavy=name == "heavy", repeat=args.repeat, profile=args.profile)
+    print(f"\nverdicts (CPU seconds, best of {args.repeat}):")
+    print("\n".join(lines))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    raise SystemExit(main())

@@ -184,19 +184,20 @@ class DeviceIndex:
         Memoised per list object (a compiled tailnet shares its ``SrcIPs`` lists) and per
         address string.
         """
-        key = (id(specs), -family)
-        hit = self._memo.get(key)
+        hit = self._memo.get((id(specs), -family))
         if hit is None:
-            hit = 0
-            side = 0 if family == 4 else 1
+            v4 = v6 = 0
             table = self._spec_masks
             for spec in specs:
                 masks = table.get(spec)
                 if masks is None:
                     masks = table[spec] = self._spec(spec)
-                hit |= masks[side]
-            self._memo[key] = hit
+                v4 |= masks[0]
+                v6 |= masks[1]
+            self._memo[(id(specs), -4)] = v4
+            self._memo[(id(specs), -6)] = v6
             self._keep.append(specs)
+            hit = v4 if family == 4 else v6
         return hit
 
     def _spec(self, spec: str) -> tuple[int, int]:
@@ -297,6 +298,7 @@ class PacketFilter:
         self._cache: dict[tuple[Addr, int, frozenset[int]], list[int]] = {}
         self._union: dict[tuple[Addr, int, frozenset[int]], IntervalSet] = {}
         self._masks: dict[tuple[Addr, int, frozenset[int]], int] = {}
+        self._dst_rules: dict[Addr, list[tuple[int, int, _Rule]]] = {}
         # DstPorts naming one address, by address; the other rules are scanned.
         self._by_dst: dict[Addr, dict[tuple[int, int], list[int]]] = {}
         self._wide: list[_Rule] = []
@@ -356,11 +358,28 @@ class PacketFilter:
         if hit is None:
             hit = 0
             family = dst[0]
-            rules = self._compiled
-            for i in self._candidates(dst, port, protos):
-                hit |= index.specs_mask(rules[i].specs, family)
+            entries = self._dst_rules.get(dst)
+            if entries is None:
+                entries = self._dst_rules[dst] = self._entries(dst)
+            for first, last, rule in entries:
+                if first <= port <= last and rule.protos & protos:
+                    hit |= index.specs_mask(rule.specs, family)
             self._masks[key] = hit
         return hit
+
+    def _entries(self, dst: Addr) -> list[tuple[int, int, _Rule]]:
+        """Every (first port, last port, rule) of the DstPorts entries covering ``dst``."""
+        rules = self._compiled
+        out = [
+            (a, b, rules[i])
+            for (a, b), indices in self._by_dst.get(dst, {}).items()
+            for i in indices
+        ]
+        for rule in self._wide:
+            for d in rule.dsts:
+                if d.single == dst if d.single is not None else dst in d.addrs:
+                    out.append((d.first, d.last, rule))
+        return out
 
     def matching_rules(
         self, src: Addr, dst: Addr, port: int, protos: frozenset[int] = DEFAULT_PROTOS

@@ -9,7 +9,7 @@ filter the destination enforces (same-family pairs only).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -202,7 +202,8 @@ def _device_pairs(
     if masks is None:
         masks = [admitted_mask(world, target, port, protos) for target in targets]
     for target, admitted in zip(targets, masks, strict=True):
-        ok, bad = src_mask & admitted, src_mask & ~admitted
+        ok = src_mask & admitted
+        bad = src_mask ^ ok
         if not bad:
             out.n_allowed += n_src
         elif not ok:
@@ -246,7 +247,14 @@ class TestsRunner:
         self._protos: dict[str | None, frozenset[int] | str] = {}
         self._dsts: dict[tuple[str, bool], Dst | str] = {}
         self._admitted: dict[tuple[str, int, frozenset[int]], list[int]] = {}
-        self._granting: dict[tuple[Any, ...], list[RuleRef]] = {}
+        self._granting: dict[tuple[Any, ...], tuple[RuleRef, ...]] = {}
+        self._unknown: dict[tuple[str, ...], str | None] = {}
+
+    def _unknown_keys(self, raw: Mapping[str, object]) -> str | None:
+        keys = tuple(raw)
+        if keys not in self._unknown:
+            self._unknown[keys] = unknown_keys(raw, TEST_KEYS)
+        return self._unknown[keys]
 
     def _check_src(self, text: str) -> Alias | str:
         hit = self._srcs.get(text)
@@ -282,7 +290,7 @@ class TestsRunner:
         )
 
     def _results(self, t: PolicyTest, src_text: str) -> list[TestResult]:
-        problem = unknown_keys(t.raw, TEST_KEYS) if t.raw else None
+        problem = self._unknown_keys(t.raw) if t.raw else None
         if t.src is None:
             problem = problem or "test has no src"
         if not t.accept and not t.deny:
@@ -361,7 +369,7 @@ class TestsRunner:
             actual=actual,
             passed=passed,
             reason=reason,
-            rules=tuple(rules),
+            rules=rules,
         )
 
     def _device_pairs(
@@ -379,26 +387,33 @@ class TestsRunner:
             self._admitted[key] = masks
         return _device_pairs(self.world, srcset, targets, dst.port, protos, masks)
 
-    def _rules(self, pairs: _Pairs, port: int, protos: frozenset[int]) -> list[RuleRef]:
+    def _rules(self, pairs: _Pairs, port: int, protos: frozenset[int]) -> tuple[RuleRef, ...]:
+        """The policy rules behind the allowed samples (each distinct address pair once)."""
+        allowed = pairs.allowed
+        if len(allowed) == 1:
+            return self._granted(*allowed[0], port, protos)
         out: dict[RuleRef, None] = {}
         seen: set[tuple[Addr, Addr]] = set()
-        for sp, holder, s, d in pairs.allowed:
+        for sp, holder, s, d in allowed:
             if (s, d) in seen:
                 continue
             seen.add((s, d))
-            src_name = sp.node.name if sp.node is not None else None
-            key = (s, d, port, protos, src_name, holder.node.name)
-            refs = self._granting.get(key)
-            if refs is None:
-                refs = self._granting[key] = self.prov.granting(
-                    s, d, port, protos, src_node=sp.node, dst_node=holder.node
-                )
-            for ref in refs:
+            for ref in self._granted(sp, holder, s, d, port, protos):
                 out.setdefault(ref)
-        return list(out)
+        return tuple(out)
+
+    def _granted(
+        self, sp: SrcPoint, holder: Holder, s: Addr, d: Addr, port: int, protos: frozenset[int]
+    ) -> tuple[RuleRef, ...]:
+        key = (s, d, port, protos, sp.node.name if sp.node is not None else None, holder.node.name)
+        refs = self._granting.get(key)
+        if refs is None:
+            found = self.prov.granting(s, d, port, protos, src_node=sp.node, dst_node=holder.node)
+            refs = self._granting[key] = tuple(dict.fromkeys(found))
+        return refs
 
 
-def _refs(rules: list[RuleRef]) -> str:
+def _refs(rules: Sequence[RuleRef]) -> str:
     if not rules:
         return "the compiled filter (rule not traced)"
     return ", ".join(r.render() for r in rules)
