@@ -36,6 +36,7 @@ from tailcfg.policy.diff_group import (
     group_access,
     group_caps,
     group_ssh,
+    rule_json,
 )
 from tailcfg.policy.diff_prune import prune
 from tailcfg.policy.diff_rules import RuleFinder
@@ -113,6 +114,17 @@ class PolicyDiff:
                 "lost": [c.to_json() for c in self.caps_lost],
             },
             "declarations": [d.to_json() for d in self.declarations],
+            "rules": {
+                "access": {
+                    "gained": [[rule_json(r) for r in c.rules] for c in self.gained],
+                    "lost": [[rule_json(r) for r in c.rules] for c in self.lost],
+                },
+                "ssh": {
+                    "gained": [[rule_json(r) for r in c.rules] for c in self.ssh_gained],
+                    "lost": [[rule_json(r) for r in c.rules] for c in self.ssh_lost],
+                    "changed": [[rule_json(r) for r in c.rules] for c in self.ssh_changed],
+                },
+            },
         }
 
 

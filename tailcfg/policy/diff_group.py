@@ -103,7 +103,6 @@ class AccessChange:
             "src": list(self.src),
             "dst": list(self.dst),
             "ports": [p.to_json() for p in self.ports],
-            "rules": [rule_json(r) for r in self.rules],
         }
 
 
@@ -143,7 +142,6 @@ class SshChange:
         }
         if self.old_action is not None:
             out["old_action"] = self.old_action
-        out["rules"] = [rule_json(r) for r in self.rules]
         return out
 
 

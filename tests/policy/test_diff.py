@@ -88,11 +88,14 @@ def test_golden_json_is_the_documented_shape() -> None:
             "ssh",
             "capabilities",
             "declarations",
+            "rules",
         ]
         assert data["version"] == 1
         assert list(data["access"]) == ["gained", "lost"]
         assert list(data["ssh"]) == ["gained", "lost", "changed"]
         assert list(data["capabilities"]) == ["gained", "lost"]
+        assert len(data["rules"]["access"]["gained"]) == len(data["access"]["gained"])
+        assert len(data["rules"]["ssh"]["lost"]) == len(data["ssh"]["lost"])
 
 
 TCP = (6,)
