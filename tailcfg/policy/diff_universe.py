@@ -18,12 +18,20 @@ from tailcfg.policy.compile import compile_nodes
 from tailcfg.policy.compiled import CompiledPolicy
 from tailcfg.policy.eval_world import STANDIN, World, node_addrs
 from tailcfg.policy.filter_match import DeviceIndex
-from tailcfg.policy.model import AutoApprovers, NamedList, Policy, Ref
+from tailcfg.policy.model import AutoApprovers, Loc, NamedList, Policy, Ref
 from tailcfg.policy.nodes import Node
 from tailcfg.policy.ports import PortError, parse_dst
 from tailcfg.policy.resolve import Resolver
+from tailcfg.source import Span
 
 CHECK_URL = "https://unused"
+
+# Without --nodes, identities the policies never name still hold devices: a rule on
+# `*`, autogroup:member or autogroup:tagged reaches them. One stand-in user and one
+# stand-in tag represent "everybody else", so such a change is not invisible.
+OTHER_USER = "other-user@stand-in.invalid"
+OTHER_TAG = "tag:other-tag"
+_NOWHERE = Loc(Span("<stand-in>", 1, 1, 1, 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +133,21 @@ def _union_policy(old: Policy, new: Policy) -> Policy:
     )
 
 
+def _with_others(policy: Policy) -> Policy:
+    """``policy`` also naming :data:`OTHER_USER` and :data:`OTHER_TAG` (stand-ins only)."""
+    groups = dict(policy.groups)
+    name = "group:~other-users"
+    groups[name] = NamedList(name, (Ref(OTHER_USER, _NOWHERE),), _NOWHERE, _NOWHERE)
+    owners = dict(policy.tag_owners)
+    owners.setdefault(OTHER_TAG, NamedList(OTHER_TAG, (), _NOWHERE, _NOWHERE))
+    return dataclasses.replace(policy, groups=groups, tag_owners=owners)
+
+
 def build_universe(old: Policy, new: Policy, nodes: Sequence[Node] | None) -> Universe:
     """The devices to compare on: ``nodes`` (if any) plus stand-ins for both policies."""
     literals = sorted(set(_dst_literals(old)) | set(_dst_literals(new)))
-    world = World(_union_policy(old, new), nodes, dst_literals=literals)
+    union = _union_policy(old, new)
+    if nodes is None:
+        union = _with_others(union)
+    world = World(union, nodes, dst_literals=literals)
     return Universe(world.nodes, world.standins, nodes is not None)

@@ -298,3 +298,23 @@ def test_cli_rejected_policy_exits_1(tmp_path: Path, capsys: pytest.CaptureFixtu
     bad.write_text('{"acls": [{"action": "accept", "src": ["tag:nope"], "dst": ["*:*"]}]}\n')
     assert main(["policy", "diff", str(HOMELAB / "policy.hujson"), str(bad)]) == 1
     assert 'tag not found: "tag:nope"' in capsys.readouterr().err
+
+
+def test_change_on_unnamed_identities_is_reported() -> None:
+    # Neither side names a user or a tag; the stand-ins for "every other user" and "every
+    # other tagged device" still hold devices the rules reach.
+    d = _case_diff("anonymous")
+    assert d.access_changed and not d.gained
+    lost = {(c.src, c.dst, c.ports_text) for c in d.lost}
+    assert lost == {
+        (
+            ("other-user@stand-in.invalid",),
+            ("other-user@stand-in.invalid", "tag:other-tag"),
+            "0-21,23-65535",
+        ),
+        (
+            ("* (addresses of no device)", "tag:other-tag"),
+            ("other-user@stand-in.invalid", "tag:other-tag"),
+            "*",
+        ),
+    }
