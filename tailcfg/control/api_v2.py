@@ -195,9 +195,7 @@ async def set_routes(request: Request) -> Response:
     routes = data.get("routes")
     if not isinstance(routes, list) or not all(isinstance(r, str) for r in routes):
         raise ControlRequestError("routes must be a list of strings")
-    control = plane(request)
-    device = control.require_device(request.path_params["device_id"])
-    device = control.update(device, approved_routes=tuple(routes))
+    device = plane(request).set_routes(request.path_params["device_id"], tuple(routes))
     return JSONResponse(
         {
             "advertisedRoutes": list(device.routable_ips),

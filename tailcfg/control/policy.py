@@ -8,8 +8,10 @@ keys is read from ``tagOwners``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -97,21 +99,71 @@ def run_tests(loaded: LoadedPolicy) -> list[dict[str, Any]]:
     return [{"user": user, "errors": errors} for user, errors in by_user.items()]
 
 
+def _members(loaded: LoadedPolicy, group: str) -> tuple[str, ...]:
+    entry = loaded.policy.groups.get(group)
+    return tuple(m.text for m in entry.members) if entry is not None else ()
+
+
 def may_apply_tag(loaded: LoadedPolicy, tag: str, *, login: str, is_admin: bool) -> bool:
     """Whether ``login`` owns ``tag`` through tagOwners (directly, a group or autogroup:admin)."""
-    owners = (loaded.value.get("tagOwners") or {}).get(tag)
-    if owners is None:
+    entry = loaded.policy.tag_owners.get(tag)
+    if entry is None:
         return False
-    groups: Mapping[str, Any] = loaded.value.get("groups") or {}
-    for owner in owners:
+    for owner in (m.text for m in entry.members):
         if owner == login:
             return True
         if owner in ("autogroup:admin", "autogroup:owner") and is_admin:
             return True
-        if isinstance(owner, str) and login in (groups.get(owner) or ()):
+        if owner.startswith("group:") and login in _members(loaded, owner):
             return True
     return False
 
 
+def _approves(
+    loaded: LoadedPolicy, approvers: Sequence[str], *, tags: Sequence[str], login: str | None
+) -> bool:
+    """Tagged devices are approved through their tags; others through their user."""
+    for approver in approvers:
+        if tags:
+            if approver in tags:
+                return True
+        elif login is not None and (
+            approver in (login, "autogroup:member")
+            or (approver.startswith("group:") and login in _members(loaded, approver))
+        ):
+            return True
+    return False
+
+
+def auto_approved(
+    loaded: LoadedPolicy, routes: Sequence[str], *, tags: Sequence[str], login: str | None
+) -> tuple[str, ...]:
+    """The advertised ``routes`` that ``autoApprovers`` approves for this device."""
+    aa = loaded.policy.auto_approvers
+    prefixes = []
+    for prefix, refs in aa.routes.items():
+        with contextlib.suppress(ValueError):
+            prefixes.append((ipaddress.ip_network(prefix, strict=False), [r.text for r in refs]))
+    exit_approvers = [r.text for r in aa.exit_node]
+    out: list[str] = []
+    for route in routes:
+        try:
+            net = ipaddress.ip_network(route, strict=False)
+        except ValueError:
+            continue
+        if net.prefixlen == 0:
+            ok = _approves(loaded, exit_approvers, tags=tags, login=login)
+        else:
+            ok = any(
+                net.version == p.version
+                and net.subnet_of(p)  # type: ignore[arg-type]
+                and _approves(loaded, who, tags=tags, login=login)
+                for p, who in prefixes
+            )
+        if ok:
+            out.append(route)
+    return tuple(out)
+
+
 def tag_defined(loaded: LoadedPolicy, tag: str) -> bool:
-    return tag in (loaded.value.get("tagOwners") or {})
+    return tag in loaded.policy.tag_owners

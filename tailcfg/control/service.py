@@ -104,8 +104,24 @@ class ControlPlane:
             )
         else:
             device = self._reregister(existing, request, node_key, hostname, routable, endpoints)
+        device = self._approve_routes(device)
         self.hub.upsert(device)
         return self.identity(device)
+
+    def _approve_routes(self, device: Device) -> Device:
+        """Approved = advertised routes that autoApprovers or an admin approved."""
+        owner = None if device.tags else self.store.user(device.user_id)
+        auto = pol.auto_approved(
+            self.policy,
+            device.routable_ips,
+            tags=device.tags,
+            login=owner.login if owner else None,
+        )
+        kept = set(auto) | set(device.approved_routes)
+        approved = tuple(r for r in device.routable_ips if r in kept)
+        if approved == device.approved_routes:
+            return device
+        return self.store.update_device(device.id, approved_routes=approved) or device
 
     def _register_with_key(
         self,
@@ -303,7 +319,18 @@ class ControlPlane:
         device = self.require_device(device_id)
         self.check_tags(tags, actor)
         expiry = None if tags else utcnow() + self.settings.node_key_lifetime
-        return self.update(device, tags=tags, key_expiry=expiry)
+        updated = self.store.update_device(device.id, tags=tags, key_expiry=expiry)
+        if updated is None:
+            raise ControlRequestError("device not found", status=404)
+        return self.update(self._approve_routes(updated))
+
+    def set_routes(self, device_id: str, routes: tuple[str, ...]) -> Device:
+        """Approve exactly ``routes`` (each must be advertised by the device)."""
+        device = self.require_device(device_id)
+        unknown = [r for r in routes if r not in device.routable_ips]
+        if unknown:
+            raise ControlRequestError(f"routes {unknown} are not advertised by the device")
+        return self.update(device, approved_routes=routes)
 
     def expire(self, device_id: str) -> Device:
         return self.update(self.require_device(device_id), key_expiry=utcnow())
@@ -329,6 +356,10 @@ class ControlPlane:
             if_match = None
         self.store.put_policy(text, loaded.etag, now=utcnow(), if_match=if_match)
         self.policy = loaded
+        for device in self.store.devices():
+            approved = self._approve_routes(device)
+            if approved is not device:
+                self.hub.upsert(approved)
         self.hub.set_policy(loaded)
         log.info("policy updated (etag %s)", loaded.etag[:12])
         return loaded

@@ -194,3 +194,52 @@ def test_node_key_expiry_drops_the_device_by_itself(state_dir: Path, policy_file
 
     with running_control(state_dir, policy_file, settings=settings) as ctl:
         run(scenario(ctl))
+
+
+ROUTER_POLICY = """{
+  "groups": {"group:admins": ["odin@example.com"]},
+  "tagOwners": {"tag:router": ["group:admins"]},
+  "autoApprovers": {"routes": {"192.168.0.0/16": ["tag:router"]}},
+  "acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}],
+}
+"""
+
+
+def test_routes_auto_approved_and_by_admin(state_dir: Path, tmp_path: Path) -> None:
+    policy = tmp_path / "router.hujson"
+    policy.write_text(ROUTER_POLICY, encoding="utf-8")
+
+    async def scenario(ctl: RunningControl) -> None:
+        async with members(ctl, ["lap"]) as (lap,), api(ctl) as admin:
+            await lap.start()
+            async with members(ctl, ["gw"], tags=["tag:router"]) as (gw,):
+                routes = ["192.168.1.0/24", "10.9.0.0/16"]
+                await gw.client.register(gw.node_key, hostname="gw", routable_ips=routes)
+                seen = await lap.wait_until(
+                    lambda m: any(
+                        "192.168.1.0/24" in p["AllowedIPs"] for p in m.get("PeersChanged", ())
+                    )
+                )
+                (peer,) = seen["PeersChanged"]
+                assert peer["AllowedIPs"] == [*gw.identity["Addresses"], "192.168.1.0/24"]
+                path = f"/api/v2/device/{gw.id}/routes"
+                assert (await admin.get(path)).json() == {
+                    "advertisedRoutes": routes,
+                    "enabledRoutes": ["192.168.1.0/24"],
+                }
+                refused = await admin.post(path, json={"routes": ["172.16.0.0/12"]})
+                assert (refused.status_code, refused.json()) == (
+                    400,
+                    {"message": "routes ['172.16.0.0/12'] are not advertised by the device"},
+                )
+                approved = await admin.post(path, json={"routes": routes})
+                assert approved.json()["enabledRoutes"] == routes
+                more = await lap.wait_until(
+                    lambda m: any(
+                        "10.9.0.0/16" in p["AllowedIPs"] for p in m.get("PeersChanged", ())
+                    )
+                )
+                assert more["PeersChanged"][0]["PrimaryRoutes"] == routes
+
+    with running_control(state_dir, policy) as ctl:
+        run(scenario(ctl))
