@@ -110,6 +110,8 @@ class ControlPlane:
 
     def _approve_routes(self, device: Device) -> Device:
         """Approved = advertised routes that autoApprovers or an admin approved."""
+        if not device.routable_ips and not device.approved_routes:
+            return device
         owner = None if device.tags else self.store.user(device.user_id)
         auto = pol.auto_approved(
             self.policy,
