@@ -17,12 +17,16 @@ from __future__ import annotations
 import bisect
 import functools
 import ipaddress
+import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 TCP, UDP, ICMP, ICMPV6, SCTP = 6, 17, 1, 58, 132
 DEFAULT_PROTOS: frozenset[int] = frozenset({TCP, UDP, ICMP, ICMPV6})
+
+_FIRST = operator.itemgetter(0)
+_SECOND = operator.itemgetter(1)
 
 # An address is (family, integer): family 4 or 6.
 Addr = tuple[int, int]
@@ -186,14 +190,13 @@ class DeviceIndex:
         """
         hit = self._memo.get((id(specs), -family))
         if hit is None:
-            v4 = v6 = 0
             table = self._spec_masks
             for spec in specs:
-                masks = table.get(spec)
-                if masks is None:
-                    masks = table[spec] = self._spec(spec)
-                v4 |= masks[0]
-                v6 |= masks[1]
+                if spec not in table:
+                    table[spec] = self._spec(spec)
+            masks = list(map(table.__getitem__, specs))
+            v4 = functools.reduce(operator.or_, map(_FIRST, masks), 0)
+            v6 = functools.reduce(operator.or_, map(_SECOND, masks), 0)
             self._memo[(id(specs), -4)] = v4
             self._memo[(id(specs), -6)] = v6
             self._keep.append(specs)
@@ -265,7 +268,8 @@ _NO_ADDRS = IntervalSet()
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _dst(ip: str, first: int, last: int) -> _Dst:
+def _dst(ip: str, first: Any, last: Any) -> _Dst:
+    first, last = int(first), int(last)
     try:
         spans = parse_range(ip)
     except ValueError:
@@ -275,12 +279,15 @@ def _dst(ip: str, first: int, last: int) -> _Dst:
     return _Dst(IntervalSet(spans), first, last)
 
 
+_NO_PORTS: Mapping[str, Any] = {}
+
+
 def _compile_rule(index: int, rule: Mapping[str, Any]) -> _Rule:
     dsts = []
     for dp in rule.get("DstPorts") or ():
-        ports = dp.get("Ports") or {}
-        first, last = int(ports.get("First", 0)), int(ports.get("Last", 65535))
-        dsts.append(_dst(str(dp.get("IP", "")), first, last))
+        ports = dp.get("Ports") or _NO_PORTS
+        ip = str(dp.get("IP", ""))
+        dsts.append(_dst(ip, ports.get("First", 0), ports.get("Last", 65535)))
     return _Rule(index, rule.get("SrcIPs") or (), tuple(dsts), _protos(rule))
 
 

@@ -249,6 +249,7 @@ class TestsRunner:
         self._admitted: dict[tuple[str, int, frozenset[int]], list[int]] = {}
         self._granting: dict[tuple[Any, ...], tuple[RuleRef, ...]] = {}
         self._unknown: dict[tuple[str, ...], str | None] = {}
+        self._rendered: dict[int, tuple[tuple[RuleRef, ...], str]] = {}
 
     def _unknown_keys(self, raw: Mapping[str, object]) -> str | None:
         keys = tuple(raw)
@@ -347,7 +348,7 @@ class TestsRunner:
         if expected is Outcome.ACCEPT:
             passed = not pairs.n_denied
             if passed:
-                reason = f"{head}: accepted by {_refs(rules)}"
+                reason = f"{head}: accepted by {self._render(rules)}"
             else:
                 reason = f"{head}: expected accept, denied: {_describe_denied(self.world, pairs)}"
         else:
@@ -356,7 +357,7 @@ class TestsRunner:
             if passed:
                 reason = f"{head}: denied: no rule matches"
             else:
-                reason = f"{head}: expected deny, accepted by {_refs(rules)}"
+                reason = f"{head}: expected deny, accepted by {self._render(rules)}"
         return TestResult(
             section="tests",
             entry=t.index,
@@ -401,6 +402,13 @@ class TestsRunner:
             for ref in self._granted(sp, holder, s, d, port, protos):
                 out.setdefault(ref)
         return tuple(out)
+
+    def _render(self, rules: tuple[RuleRef, ...]) -> str:
+        """:func:`_refs`, memoised per cached tuple (they live as long as the runner)."""
+        hit = self._rendered.get(id(rules))
+        if hit is None or hit[0] is not rules:
+            hit = self._rendered[id(rules)] = (rules, _refs(rules))
+        return hit[1]
 
     def _granted(
         self, sp: SrcPoint, holder: Holder, s: Addr, d: Addr, port: int, protos: frozenset[int]
