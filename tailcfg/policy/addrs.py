@@ -132,13 +132,19 @@ def render_prefix(iv: Interval) -> str:
 
 def merge(intervals: Iterable[Interval]) -> list[Interval]:
     """Sorted union; overlapping and adjacent intervals are joined."""
+    items = sorted(intervals)
+    if not items:
+        return []
     out: list[Interval] = []
-    for v, lo, hi in sorted(intervals):
-        if out and out[-1][0] == v and lo <= out[-1][2] + 1:
-            if hi > out[-1][2]:
-                out[-1] = (v, out[-1][1], hi)
+    cv, clo, chi = items[0]
+    for v, lo, hi in items:
+        if v == cv and lo <= chi + 1:
+            if hi > chi:
+                chi = hi
         else:
-            out.append((v, lo, hi))
+            out.append((cv, clo, chi))
+            cv, clo, chi = v, lo, hi
+    out.append((cv, clo, chi))
     return out
 
 

@@ -195,7 +195,9 @@ class World:
             for tag in n.tags:
                 self._tagged_by.setdefault(tag, []).append(n)
         self._bits = {n.name: 1 << i for i, n in enumerate(self.nodes)}
-        self.index = DeviceIndex([node_addrs(n) for n in self.nodes])
+        device_addrs = [node_addrs(n) for n in self.nodes]
+        self._addrs = {id(n): a for n, a in zip(self.nodes, device_addrs, strict=True)}
+        self.index = DeviceIndex(device_addrs)
         self._provenance: Provenance | None = None
 
     # ---- compiled views ---------------------------------------------------------
@@ -292,13 +294,19 @@ class World:
     def src_point(self, node: Node) -> SrcPoint:
         hit = self._points.get(node.name)
         if hit is None:
-            hit = self._points[node.name] = SrcPoint(self.label(node), node_addrs(node), node)
+            own = self._addrs.get(id(node))
+            if own is None:
+                own = node_addrs(node)
+            hit = self._points[node.name] = SrcPoint(self.label(node), own, node)
         return hit
 
     def device_holder(self, node: Node) -> Holder:
         hit = self._device_holders.get(node.name)
         if hit is None:
-            hit = self._device_holders[node.name] = Holder(node, node_addrs(node))
+            own = self._addrs.get(id(node))
+            if own is None:
+                own = node_addrs(node)
+            hit = self._device_holders[node.name] = Holder(node, own)
         return hit
 
     def label(self, node: Node) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 ALL_PORTS: tuple[tuple[int, int], ...] = ((0, 65535),)
@@ -39,6 +40,7 @@ def _port(text: str, which: str) -> int:
     return value
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def parse_ports(spec: str) -> tuple[tuple[int, int], ...]:
     """``*``, ``22``, ``80,443``, ``1000-2000`` -> ((first, last), ...)."""
     if spec == "*":
@@ -56,6 +58,7 @@ def parse_ports(spec: str) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def parse_proto(text: str) -> tuple[int, ...]:
     """An ACL/grant protocol name or IANA number -> IPProto list (empty = default)."""
     s = text.strip().lower()
@@ -89,6 +92,7 @@ def split_dst(text: str) -> tuple[str, str]:
     return alias, ports
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def parse_dst(text: str) -> DstSpec:
     alias, ports = split_dst(text)
     try:
@@ -105,6 +109,7 @@ class IpSpec:
     ports: tuple[tuple[int, int], ...]
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def parse_ip_spec(text: str) -> IpSpec:
     s = text.strip()
     if s == "*":
