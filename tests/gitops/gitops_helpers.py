@@ -103,7 +103,7 @@ def make_checkout(
 
 
 ADMIN_GRANT = '"ip":  ["tcp:22", "tcp:443"],'
-ODIN_DENY = '"deny":   ["tag:router:22", "tag:ci:22"],'
+ODIN_DENY = '"deny": ["tag:router:22", "tag:ci:22"],'
 
 
 def _replace(text: str, old: str, new: str) -> str:
@@ -123,7 +123,7 @@ def console_edit(text: str) -> str:
 
 def failing_tests(text: str) -> str:
     """A test that expects odin to be denied 443 on the servers, which the policy allows."""
-    return _replace(text, ODIN_DENY, '"deny":   ["tag:router:22", "tag:ci:22", "tag:server:443"],')
+    return _replace(text, ODIN_DENY, '"deny": ["tag:router:22", "tag:ci:22", "tag:server:443"],')
 
 
 def recommented(text: str) -> str:

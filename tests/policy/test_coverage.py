@@ -58,6 +58,7 @@ def test_homelab_whole_value() -> None:
         ("grants[0]", True, True, ("tests[0]",)),
         ("grants[1]", True, True, ("tests[1]",)),
         ("grants[2]", True, True, ("tests[2]",)),
+        ("grants[3]", True, True, ("tests[0]",)),
         ("acls[0]", True, True, ("tests[0]",)),
         ("acls[1]", True, True, ("tests[0]",)),
         ("acls[2]", True, False, ()),
@@ -66,13 +67,13 @@ def test_homelab_whole_value() -> None:
         ("ssh[2]", True, False, ()),
     ]
     assert [t.name for t in report.idle_tests] == ["tests[3]", "sshTests[2]"]
-    assert (report.covered, report.total, report.percent, report.mode) == (7, 9, 77.8, "symbolic")
+    assert (report.covered, report.total, report.percent, report.mode) == (8, 10, 80.0, "symbolic")
     assert report.unused == ()
 
 
 def test_homelab_v2_with_topology() -> None:
     report = coverage_file(HOMELAB / "policy.v2.hujson", nodes_path=HOMELAB / "nodes.json")
-    assert (report.covered, report.total, report.percent, report.mode) == (8, 10, 80.0, "topology")
+    assert (report.covered, report.total, report.percent, report.mode) == (9, 11, 81.8, "topology")
     assert [r.rule.name for r in report.rules if not r.covered] == ["acls[2]", "ssh[2]"]
 
 
@@ -138,7 +139,7 @@ def test_github_annotations() -> None:
 
 
 @pytest.mark.parametrize(
-    ("threshold", "code"), [(None, 0), ("77.8", 0), ("77.9", 1), ("100", 1), ("0", 0)]
+    ("threshold", "code"), [(None, 0), ("80", 0), ("80.1", 1), ("100", 1), ("0", 0)]
 )
 def test_cli_fail_under(
     threshold: str | None,
@@ -152,7 +153,7 @@ def test_cli_fail_under(
         args += ["--fail-under", threshold]
     assert main(args) == code
     out = capsys.readouterr().out
-    assert out.endswith("policy.hujson: 7 of 9 rules exercised by tests (77.8%, symbolic)\n")
+    assert out.endswith("policy.hujson: 8 of 10 rules exercised by tests (80.0%, symbolic)\n")
 
 
 def test_cli_json_and_rejected_policy(
@@ -160,7 +161,7 @@ def test_cli_json_and_rejected_policy(
 ) -> None:
     monkeypatch.chdir(HOMELAB)
     assert main(["policy", "coverage", "policy.hujson", "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out)["summary"]["covered"] == 7
+    assert json.loads(capsys.readouterr().out)["summary"]["covered"] == 8
     bad = tmp_path / "bad.hujson"
     bad.write_text('{"acls": [{"action": "accept", "src": ["tag:x"], "dst": ["*:*"]}]}\n')
     assert main(["policy", "coverage", str(bad)]) == 1

@@ -121,7 +121,7 @@ def test_homelab_topology_whole_value() -> None:
     )
     assert _why(d.gained) == [
         ["policy.v2.hujson:33 (grants[0])"],
-        ["policy.v2.hujson:52 (acls[1])"],
+        ["policy.v2.hujson:54 (acls[1])"],
         ["policy.v2.hujson:45 (grants[2])"],
     ]
     assert _plain(d.lost) == (
@@ -133,8 +133,8 @@ def test_homelab_topology_whole_value() -> None:
         SshChange(("tag:ci",), ("dao",), ("deploy",), "accept"),
     )
     assert _why(d.ssh_gained) == [
-        ["policy.v2.hujson:66 (ssh[0])"],
-        ["policy.v2.hujson:85 (ssh[3])"],
+        ["policy.v2.hujson:68 (ssh[0])"],
+        ["policy.v2.hujson:87 (ssh[3])"],
     ]
     assert d.ssh_lost == () and d.ssh_changed == ()
     assert d.declarations == (
@@ -235,7 +235,7 @@ def test_rev_path_against_working_file(repo: Path) -> None:
     d = diff_sources("HEAD:policy.hujson", "policy.hujson", cwd=repo / "sub")
     assert (d.old, d.new) == ("HEAD:policy.hujson", "policy.hujson")
     assert _plain(d.gained) == _plain(_case_diff("homelab").gained)
-    assert _why(d.gained)[0] == ["policy.hujson:52 (acls[1])"]
+    assert _why(d.gained)[0] == ["policy.hujson:54 (acls[1])"]
     assert _why(d.lost) == [["HEAD:policy.hujson:36 (grants[1])"]]
 
 
@@ -255,7 +255,7 @@ def test_cli_git_option(
     assert main(["policy", "diff", "--git", "HEAD", "policy.hujson", "--exit-code"]) == 1
     out = capsys.readouterr().out
     assert out.startswith("policy diff HEAD:policy.hujson -> policy.hujson (symbolic)\n")
-    assert "  + tag:ci -> tag:server as deploy (accept)  by policy.hujson:85 (ssh[3])\n" in out
+    assert "  + tag:ci -> tag:server as deploy (accept)  by policy.hujson:87 (ssh[3])\n" in out
     _git(repo, "commit", "-q", "-am", "v2")
     assert main(["policy", "diff", "--git", "HEAD", "policy.hujson", "--exit-code"]) == 0
     assert capsys.readouterr().out == (

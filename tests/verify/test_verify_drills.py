@@ -26,6 +26,7 @@ from tailcfg.keys.backends import KeyRequest
 from tailcfg.verify import MISMATCH, OK, VerifyOptions, host_key_request, verify
 
 NAS_RULE = '{"action": "accept", "src": ["group:ops"], "dst": ["nas:445"]},'
+OPS_SSH_PORT = '{"src": ["group:ops"], "dst": ["tag:monitoring"], "ip": ["tcp:22"]},'
 SERVER_TESTS = {
     "odin@example.com -> tag:server:22",
     "odin@example.com -> tag:server:443",
@@ -63,6 +64,28 @@ def test_removed_rule_fails_naming_the_test(
     ), failures[0]
     assert "note: the policy's own tests fail, so a control server would refuse it" in out
     assert out.rstrip().endswith("FAILED")
+
+
+def test_ssh_admitted_but_port_22_filtered_is_a_warning(tmp_path: Path) -> None:
+    # Without the grant opening TCP/22, the check-mode SSH rule into tag:monitoring still
+    # reaches monitor's SSH policy, but no packet gets there: the sshTests row holds (it
+    # judges the SSH policy) and carries a warning.
+    directory = copy_homelab(tmp_path, "homelab")
+    policy = directory / "policy.hujson"
+    text = policy.read_text(encoding="utf-8")
+    assert text.count(OPS_SSH_PORT) == 1
+    text = text.replace(OPS_SSH_PORT, "").replace('"tag:monitoring:22",', "")
+    policy.write_text(text, encoding="utf-8")
+
+    report = verify(VerifyOptions(directory=directory, probe_timeout=0.3, drill=False))
+    assert report.passed
+    assert [(r.test, r.warning) for r in report.rows if r.warning] == [
+        (
+            "odin@example.com -> odin@tag:monitoring",
+            "the SSH policy admits laptop->monitor but the packet filter drops TCP/22 there: "
+            "Tailscale SSH also needs an access rule (acls/grants) to port 22",
+        )
+    ]
 
 
 def test_missing_recipient_means_the_host_cannot_decrypt(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from verify_helpers import copy_homelab
 
 from tailcfg.verify import OK, VerifyOptions, verify
 
-ODIN_DENY = '"deny":   ["tag:router:22", "tag:ci:22"],'
+ODIN_DENY = '"deny": ["tag:router:22", "tag:ci:22"],'
 EXTRA = (
     '"deny":   ["tag:router:22", "tag:ci:22", "192.168.1.20:22"],\n\t\t},\n'
     '\t\t{"src": "odin@example.com", "proto": "udp", "accept": ["8.8.8.8:53", "nas:445"],'
