@@ -16,13 +16,15 @@ their product. Sets may contain the device itself.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from tailcfg.policy import addrs
 from tailcfg.policy.addrs import Interval
 from tailcfg.policy.resolve import Resolver
 
+T = TypeVar("T")
 Sources = tuple[str, ...]
 ViaPair = tuple[Sources, Sequence[str]]
 
@@ -35,15 +37,23 @@ def mask_of(indices: Iterable[int], width: int) -> int:
     return int.from_bytes(buf, "little")
 
 
+_SELECT = bytes.maketrans(b"01", b"\x00\x01")
+
+
+def _selectors(mask: int) -> bytes:
+    """One byte per bit of ``mask``, least significant first: 1 where set, else 0."""
+    return bin(mask)[:1:-1].encode().translate(_SELECT)
+
+
 def bits_of(mask: int) -> list[int]:
     """The set bit indices of ``mask``, ascending."""
-    text = bin(mask)[:1:-1]  # least significant bit first
-    out: list[int] = []
-    i = text.find("1")
-    while i >= 0:
-        out.append(i)
-        i = text.find("1", i + 1)
-    return out
+    sel = _selectors(mask)
+    return list(itertools.compress(range(len(sel)), sel))
+
+
+def pick(items: Sequence[T], mask: int) -> list[T]:
+    """``[items[i] for i in bits_of(mask)]``, at C speed."""
+    return list(itertools.compress(items, _selectors(mask)))
 
 
 class _Reach:
@@ -73,7 +83,10 @@ class _Reach:
     def indices(self, src: Sequence[str]) -> Iterable[int]:
         if "*" in src:
             return range(self.width)
-        return {i for text in src for i in self.token(text)}
+        table = self._tokens
+        for text in [t for t in src if t not in table]:
+            self.token(text)
+        return set().union(*map(table.__getitem__, src))
 
 
 def _overlaps_any(iv: Interval, ivs: Iterable[Interval]) -> bool:
@@ -158,7 +171,7 @@ def peer_sets(
     for name, mask in masks.items():
         peers = shared.get(mask)
         if peers is None:
-            peers = shared[mask] = frozenset(names[i] for i in bits_of(mask))
+            peers = shared[mask] = frozenset(pick(names, mask))
         out[name] = peers
     return out
 
@@ -178,6 +191,6 @@ def peer_map(
         mask &= ~(1 << rank[name])
         peers = shared.get(mask)
         if peers is None:
-            peers = shared[mask] = [names[i] for i in bits_of(mask)]
+            peers = shared[mask] = pick(names, mask)
         out[name] = peers
     return out
