@@ -102,8 +102,10 @@ async def verify_async(
     inventory = load_inventory(directory / "tailcfg.yaml")
     policy_rel = str(inventory.policy.relative_to(inventory.root_dir))
     report = VerifyReport(directory=directory, policy=policy_rel)
-    on_event(Event("lint", f"lint {policy_rel}"))
     lint = lint_file(inventory.policy)
+    on_event(
+        Event("lint", f"{policy_rel}: {len(lint.errors)} errors, {len(lint.warnings)} warnings")
+    )
     if not lint.ok:
         errors = tuple(d.render() for d in lint.errors)
         return replace(report, lint_errors=errors)
