@@ -306,6 +306,8 @@ class PacketFilter:
         self._union: dict[tuple[Addr, int, frozenset[int]], IntervalSet] = {}
         self._masks: dict[tuple[Addr, int, frozenset[int]], int] = {}
         self._dst_rules: dict[Addr, list[tuple[int, int, _Rule]]] = {}
+        # (IPv4, IPv6) source-device masks per rule, for the one DeviceIndex queried
+        self._rule_masks: list[tuple[int, int] | None] = [None] * len(self._compiled)
         # DstPorts naming one address, by address; the other rules are scanned.
         self._by_dst: dict[Addr, dict[tuple[int, int], list[int]]] = {}
         self._wide: list[_Rule] = []
@@ -353,8 +355,12 @@ class PacketFilter:
     def warm(self, index: DeviceIndex) -> None:
         """Compute every rule's source-device masks now (see :meth:`admitted_devices`)."""
         for rule in self._compiled:
-            for family in (4, 6):
-                index.specs_mask(rule.specs, family)
+            if self._rule_masks[rule.index] is None:
+                specs = rule.specs
+                self._rule_masks[rule.index] = (
+                    index.specs_mask(specs, 4),
+                    index.specs_mask(specs, 6),
+                )
 
     def admitted_devices(
         self, dst: Addr, port: int, protos: frozenset[int], index: DeviceIndex
@@ -364,13 +370,19 @@ class PacketFilter:
         hit = self._masks.get(key)
         if hit is None:
             hit = 0
-            family = dst[0]
+            side = 0 if dst[0] == 4 else 1
             entries = self._dst_rules.get(dst)
             if entries is None:
                 entries = self._dst_rules[dst] = self._entries(dst)
+            rule_masks = self._rule_masks
             for first, last, rule in entries:
                 if first <= port <= last and rule.protos & protos:
-                    hit |= index.specs_mask(rule.specs, family)
+                    masks = rule_masks[rule.index]
+                    if masks is None:
+                        specs = rule.specs
+                        masks = (index.specs_mask(specs, 4), index.specs_mask(specs, 6))
+                        rule_masks[rule.index] = masks
+                    hit |= masks[side]
             self._masks[key] = hit
         return hit
 
