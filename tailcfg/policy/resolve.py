@@ -99,16 +99,24 @@ def node_intervals(node: Node) -> list[Interval]:
 class AddrSet:
     """A merged set of intervals with fast membership tests."""
 
-    __slots__ = ("_his", "_keys", "intervals")
+    __slots__ = ("_his", "_los", "intervals")
 
     def __init__(self, intervals: Iterable[Interval]) -> None:
         self.intervals = addrs.merge(intervals)
-        self._keys = [(v, lo) for v, lo, _ in self.intervals]
-        self._his = [hi for _, _, hi in self.intervals]
+        self._los: dict[int, list[int]] = {}
+        self._his: dict[int, list[int]] = {}
+        for v, lo, hi in self.intervals:
+            if v not in self._los:
+                self._los[v], self._his[v] = [], []
+            self._los[v].append(lo)
+            self._his[v].append(hi)
 
     def contains_addr(self, version: int, value: int) -> bool:
-        i = bisect.bisect_right(self._keys, (version, value)) - 1
-        return i >= 0 and self._keys[i][0] == version and value <= self._his[i]
+        los = self._los.get(version)
+        if not los:
+            return False
+        i = bisect.bisect_right(los, value) - 1
+        return i >= 0 and value <= self._his[version][i]
 
     def contains_node(self, node_ivs: Sequence[Interval]) -> bool:
         return any(self.contains_addr(v, lo) for v, lo, _ in node_ivs)
@@ -116,8 +124,11 @@ class AddrSet:
     def overlaps(self, iv: Interval) -> bool:
         """Whether any address of ``iv`` is in the set."""
         v, lo, hi = iv
-        i = bisect.bisect_right(self._keys, (v, hi)) - 1
-        return i >= 0 and self._keys[i][0] == v and self._his[i] >= lo
+        los = self._los.get(v)
+        if not los:
+            return False
+        i = bisect.bisect_right(los, hi) - 1
+        return i >= 0 and self._his[v][i] >= lo
 
     def strings(self) -> list[str]:
         return [addrs.render(iv) for iv in self.intervals]

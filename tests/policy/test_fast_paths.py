@@ -5,6 +5,7 @@
   the other way round (subnet routers reached through their approved routes, ``*``
   reaching everyone, via pairs);
 - :meth:`DeviceIndex.specs_mask` against :meth:`DeviceIndex.mask` of the parsed set;
+- :class:`AddrSet` membership against a scan of its intervals;
 - :meth:`PacketFilter.admitted_devices` against asking :meth:`PacketFilter.admits`
   for every device address.
 """
@@ -32,7 +33,7 @@ from tailcfg.policy.filter_match import (
 )
 from tailcfg.policy.filters import build_rules
 from tailcfg.policy.peers import bits_of, mask_of, peer_map, peer_sets
-from tailcfg.policy.resolve import Resolver
+from tailcfg.policy.resolve import AddrSet, Resolver
 
 SETTINGS = settings(
     max_examples=60,
@@ -178,3 +179,20 @@ def test_admitted_devices_agree_with_admits(
         if any(s[0] == d[0] and pf.admits(s, d, port, protos) for s in own):
             expected |= 1 << i
     assert pf.admitted_devices(d, port, protos, index) == expected
+
+
+interval = st.builds(
+    lambda v, a, b: (v, min(a, b), max(a, b)),
+    st.sampled_from([4, 6]),
+    st.integers(0, 40),
+    st.integers(0, 40),
+)
+
+
+@given(st.lists(interval, max_size=6), interval)
+def test_addr_set_agrees_with_a_scan(ivs: list[addrs.Interval], probe: addrs.Interval) -> None:
+    s = AddrSet(ivs)
+    v, lo, _ = probe
+    assert s.contains_addr(v, lo) is any(x[0] == v and x[1] <= lo <= x[2] for x in ivs)
+    assert s.overlaps(probe) is any(addrs.overlaps(probe, x) for x in ivs)
+    assert s.intervals == addrs.merge(ivs)
