@@ -62,16 +62,20 @@ def node_addrs(node: Node) -> tuple[Addr, ...]:
     return tuple(out)
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield str(k)
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
+def _address_like(value: Any) -> list[str]:
+    """Every string (keys too) nested in ``value`` that may be an address literal."""
+    out: list[str] = []
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(str(k) for k in v)
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, str) and v and (v[0].isdigit() or v[0] == "[" or "::" in v):
+            out.append(v)
+    return out
 
 
 def _literal(text: str) -> addrs.Interval | None:
@@ -103,7 +107,9 @@ def policy_names(policy: Policy, nodes: Sequence[Node]) -> Names:
         users = {u.strip().lower() for u in policy.users}
     else:
         users = {
-            t.strip().lower() for t in _user_refs(policy) if classify(t.strip()).kind is Kind.USER
+            t.strip().lower()
+            for t in set(_user_refs(policy))
+            if classify(t.strip()).kind is Kind.USER
         }
     users |= {n.user.lower() for n in nodes if n.user and not n.tags}
     return Names(
@@ -119,9 +125,7 @@ class _Allocator:
 
     def __init__(self, policy: Policy, nodes: Sequence[Node]) -> None:
         taken: list[addrs.Interval] = [_CHROMEOS]
-        for s in _strings(dict(policy.raw)):
-            if not s or not (s[0].isdigit() or s[0] == "[" or "::" in s):
-                continue
+        for s in set(_address_like(dict(policy.raw))):
             iv = _literal(s)
             if iv is not None and iv[2] - iv[1] < _SMALL:
                 taken.append(iv)

@@ -44,9 +44,12 @@ __all__ = [
 def _dst_literals(policy: Policy, world_names_nodes: Sequence[Node]) -> Iterator[str]:
     names = policy_names(policy, world_names_nodes)
     anyone = Alias(Kind.ALL, "*")
+    checked: dict[str, Dst | str] = {}
     for t in policy.tests:
         for ref in (*t.accept, *t.deny):
-            dst = check_dst(ref.text, names, anyone)
+            dst = checked.get(ref.text)
+            if dst is None:
+                dst = checked[ref.text] = check_dst(ref.text, names, anyone)
             if isinstance(dst, Dst) and dst.alias.kind in (Kind.IP, Kind.HOST):
                 literal = (
                     dst.alias.text
