@@ -198,30 +198,31 @@ def _device_pairs(
     ``masks`` are the targets' :func:`admitted_mask` values when already known.
     """
     n_src, src_mask = len(srcset.points), srcset.mask
-    out = _Pairs()
     if masks is None:
         masks = [admitted_mask(world, target, port, protos) for target in targets]
+    n_allowed = n_denied = 0
+    allowed: list[tuple[SrcPoint, Holder, Addr, Addr]] = []
+    pending: list[tuple[SrcSet, int, list[Holder]]] = []
     for target, admitted in zip(targets, masks, strict=True):
         ok = src_mask & admitted
-        bad = src_mask ^ ok
-        if not bad:
-            out.n_allowed += n_src
+        if ok == src_mask:
+            n_allowed += n_src
         elif not ok:
-            out.n_denied += n_src
+            n_denied += n_src
         else:
             n_ok = ok.bit_count()
-            out.n_allowed += n_ok
-            out.n_denied += n_src - n_ok
+            n_allowed += n_ok
+            n_denied += n_src - n_ok
         if ok:
             sp = srcset.by_bit[ok & -ok]
             for holder in target:
                 pair = _device_reaches(world, sp, holder, port, protos)
                 if pair is not None:
-                    out.allowed.append((sp, holder, *pair))
+                    allowed.append((sp, holder, *pair))
                     break
-        if bad and len(out.pending) < 3:
-            out.pending.append((srcset, bad, target))
-    return out
+        if ok != src_mask and len(pending) < 3:
+            pending.append((srcset, src_mask ^ ok, target))
+    return _Pairs(allowed, [], n_allowed, n_denied, pending)
 
 
 def _describe_denied(world: World, pairs: _Pairs) -> str:
