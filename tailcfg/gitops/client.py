@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -27,12 +26,15 @@ from urllib.parse import quote
 
 import httpx
 
+from tailcfg.apiclient import ApiBacked, ApiClient, Credentials, json_body, server_message
 from tailcfg.errors import BackendError, ConflictError
-from tailcfg.gitops.http import PolicyHttp, json_body, server_message
 from tailcfg.inventory import ControlConfig
-from tailcfg.keys.credentials import Credentials
 
 HUJSON = "application/hujson"
+LOST_RACE = (
+    "the remote policy changed since it was fetched (another push won the If-Match race);"
+    " fetch again and retry"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,38 +105,15 @@ class PolicyClient(Protocol):
     ) -> None: ...
 
 
-class _Base:
-    _http: PolicyHttp
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
+class _Base(ApiBacked):
     def _refusal(self, method: str, path: str, response: httpx.Response) -> BackendError:
         """412 -> ConflictError; a body with ``data`` -> ServerTestsFailed; else BackendError."""
-        what = self._http.what(method, path)
-        status = response.status_code
-        message = self._http.scrub(server_message(response))
-        if status == 412:
-            return ConflictError(
-                f"{what}: {status} {message}: the remote policy changed since it was fetched"
-                " (another push won the If-Match race); fetch again and retry",
-                status=status,
-            )
-        body = json_body(response)
+        body = json_body(response) if response.status_code != 412 else None
         if isinstance(body, dict) and isinstance(body.get("data"), list) and body["data"]:
-            return ServerTestsFailed(what, message, body["data"], status=status)
-        return self._http.error(method, path, response)
+            what = self._http.what(method, path)
+            message = self._http.scrub(server_message(response))
+            return ServerTestsFailed(what, message, body["data"], status=response.status_code)
+        return self._http.error(method, path, response, conflict=LOST_RACE)
 
 
 class TailscalePolicy(_Base):
@@ -151,41 +130,10 @@ class TailscalePolicy(_Base):
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
-        if not (credentials.uses_oauth or credentials.tailscale_api_key):
-            raise BackendError(
-                "no Tailscale credentials: set TAILSCALE_API_KEY, or TAILSCALE_OAUTH_CLIENT_ID"
-                " and TAILSCALE_OAUTH_CLIENT_SECRET"
-            )
-        self._creds = credentials
-        self._http = PolicyHttp(
-            url, secrets=credentials.secrets(), transport=transport, sleep=sleep or time.sleep
-        )
+        auth = credentials.tailscale_auth("policy_file")
+        self._http = ApiClient(url, auth, transport=transport, sleep=sleep)
         self._acl = f"/api/v2/tailnet/{quote(tailnet, safe='')}/acl"
-        self._token: str | None = None
         self.remote = f"tailscale {url} {tailnet}"
-
-    def _auth(self) -> str:
-        if self._token is None:
-            self._token = self._oauth() if self._creds.uses_oauth else self._creds.tailscale_api_key
-        return self._token or ""
-
-    def _oauth(self) -> str:
-        path = "/api/v2/oauth/token"
-        form = {
-            "client_id": self._creds.oauth_client_id or "",
-            "client_secret": self._creds.oauth_client_secret or "",
-            "grant_type": "client_credentials",
-            "scope": "policy_file",
-        }
-        response = self._http.send("POST", path, form=form)
-        if response.status_code != 200:
-            raise self._http.error("POST", path, response)
-        body = json_body(response)
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise BackendError("OAuth token endpoint answered without access_token")
-        self._http.add_secret(token)
-        return token
 
     def _answer(self, method: str, response: httpx.Response) -> RemotePolicy:
         if response.status_code != 200:
@@ -195,23 +143,19 @@ class TailscalePolicy(_Base):
 
     def get(self) -> RemotePolicy:
         headers = {"Accept": HUJSON}
-        return self._answer(
-            "GET", self._http.send("GET", self._acl, token=self._auth(), headers=headers)
-        )
+        return self._answer("GET", self._http.send("GET", self._acl, headers=headers))
 
     def put(self, text: str, *, if_match: str) -> RemotePolicy:
         headers = {"Accept": HUJSON, "Content-Type": HUJSON}
         if if_match:
             headers["If-Match"] = f'"{if_match}"'
-        response = self._http.send(
-            "POST", self._acl, token=self._auth(), headers=headers, content=text
-        )
+        response = self._http.send("POST", self._acl, headers=headers, content=text)
         return self._answer("POST", response)
 
     def validate(self, text: str) -> bool:
         path = f"{self._acl}/validate"
         headers = {"Content-Type": HUJSON}
-        response = self._http.send("POST", path, token=self._auth(), headers=headers, content=text)
+        response = self._http.send("POST", path, headers=headers, content=text)
         if response.status_code != 200:
             raise self._refusal("POST", path, response)
         body = json_body(response)
@@ -238,12 +182,7 @@ class HeadscalePolicy(_Base):
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
-        if not credentials.headscale_api_key:
-            raise BackendError("no Headscale credentials: set HEADSCALE_API_KEY")
-        self._token = credentials.headscale_api_key
-        self._http = PolicyHttp(
-            url, secrets=credentials.secrets(), transport=transport, sleep=sleep or time.sleep
-        )
+        self._http = ApiClient(url, credentials.headscale_auth(), transport=transport, sleep=sleep)
         self.remote = f"headscale {url}"
 
     def _answer(self, method: str, response: httpx.Response) -> RemotePolicy:
@@ -256,7 +195,7 @@ class HeadscalePolicy(_Base):
         return RemotePolicy(text, sha256_hex(text))
 
     def get(self) -> RemotePolicy:
-        response = self._http.send("GET", self._path, token=self._token)
+        response = self._http.send("GET", self._path)
         if response.status_code == 404:
             return RemotePolicy("", "")
         return self._answer("GET", response)
@@ -271,9 +210,7 @@ class HeadscalePolicy(_Base):
             )
         headers = {"If-Match": f'"{if_match}"'} if if_match else {}
         body = {"policy": text}
-        response = self._http.send(
-            "PUT", self._path, token=self._token, headers=headers, json_body=body
-        )
+        response = self._http.send("PUT", self._path, headers=headers, json_body=body)
         return self._answer("PUT", response)
 
     def validate(self, text: str) -> bool:

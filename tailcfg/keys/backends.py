@@ -14,20 +14,19 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
 
+from tailcfg.apiclient import ApiBacked, ApiClient, Credentials
 from tailcfg.errors import BackendError
 from tailcfg.inventory import ControlConfig
-from tailcfg.keys.credentials import Credentials
-from tailcfg.keys.http import JsonClient
+
+TIMEOUT = 15.0  # seconds a key call may take (connecting: at most 5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,25 +90,7 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class _Closing:
-    _http: JsonClient
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class TailscaleV2(_Closing):
+class TailscaleV2(ApiBacked):
     """Tailscale's API v2 (and the embedded control plane, which speaks it)."""
 
     name = "tailscale"
@@ -123,39 +104,9 @@ class TailscaleV2(_Closing):
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
-        self._creds = credentials
-        if not (credentials.uses_oauth or credentials.tailscale_api_key):
-            raise BackendError(
-                "no Tailscale credentials: set TAILSCALE_API_KEY, or TAILSCALE_OAUTH_CLIENT_ID"
-                " and TAILSCALE_OAUTH_CLIENT_SECRET"
-            )
-        self._http = JsonClient(
-            url, secrets=credentials.secrets(), transport=transport, sleep=sleep or time.sleep
-        )
+        auth = credentials.tailscale_auth("auth_keys")
+        self._http = ApiClient(url, auth, transport=transport, sleep=sleep, timeout=TIMEOUT)
         self._keys = f"/api/v2/tailnet/{quote(tailnet, safe='')}/keys"
-        self._token: str | None = None
-
-    def _auth(self) -> str:
-        if self._token is None:
-            if self._creds.uses_oauth:
-                answer = self._http.request(
-                    "POST",
-                    "/api/v2/oauth/token",
-                    form={
-                        "client_id": self._creds.oauth_client_id or "",
-                        "client_secret": self._creds.oauth_client_secret or "",
-                        "grant_type": "client_credentials",
-                        "scope": "auth_keys",
-                    },
-                )
-                token = answer.get("access_token") if isinstance(answer, dict) else None
-                if not isinstance(token, str) or not token:
-                    raise BackendError("OAuth token endpoint answered without access_token")
-                self._http.add_secret(token)
-                self._token = token
-            else:
-                self._token = self._creds.tailscale_api_key or ""
-        return self._token
 
     def create_key(self, request: KeyRequest) -> MintedKey:
         create = {
@@ -169,7 +120,7 @@ class TailscaleV2(_Closing):
             "expirySeconds": request.expiry_seconds,
             "description": request.description[:50],
         }
-        answer = self._http.request("POST", self._keys, token=self._auth(), json_body=body)
+        answer = self._http.request("POST", self._keys, json_body=body)
         if not isinstance(answer, dict) or not answer.get("id") or not answer.get("key"):
             raise BackendError("key creation answered without id/key")
         self._http.add_secret(str(answer["key"]))
@@ -188,10 +139,10 @@ class TailscaleV2(_Closing):
 
     def delete_key(self, key_id: str) -> None:
         path = f"{self._keys}/{quote(key_id, safe='')}"
-        self._http.request("DELETE", path, token=self._auth(), ok_statuses=(404,))
+        self._http.request("DELETE", path, ok_statuses=(404,))
 
     def list_keys(self) -> list[KeyInfo]:
-        answer = self._http.request("GET", self._keys, token=self._auth())
+        answer = self._http.request("GET", self._keys)
         keys = answer.get("keys", []) if isinstance(answer, dict) else []
         return [_tailscale_info(k) for k in keys if isinstance(k, dict) and k.get("id")]
 
@@ -206,7 +157,7 @@ def _tailscale_info(raw: dict[str, Any]) -> KeyInfo:
     )
 
 
-class HeadscaleV1(_Closing):
+class HeadscaleV1(ApiBacked):
     """Headscale's REST API v1 (grpc-gateway JSON, camelCase)."""
 
     name = "headscale"
@@ -219,12 +170,8 @@ class HeadscaleV1(_Closing):
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
-        if not credentials.headscale_api_key:
-            raise BackendError("no Headscale credentials: set HEADSCALE_API_KEY")
-        self._token = credentials.headscale_api_key
-        self._http = JsonClient(
-            url, secrets=credentials.secrets(), transport=transport, sleep=sleep or time.sleep
-        )
+        auth = credentials.headscale_auth()
+        self._http = ApiClient(url, auth, transport=transport, sleep=sleep, timeout=TIMEOUT)
 
     def create_key(self, request: KeyRequest) -> MintedKey:
         expires = datetime.now(UTC).replace(microsecond=0) + timedelta(
@@ -238,7 +185,7 @@ class HeadscaleV1(_Closing):
         }
         if request.user:
             body["user"] = request.user
-        answer = self._http.request("POST", "/api/v1/preauthkey", token=self._token, json_body=body)
+        answer = self._http.request("POST", "/api/v1/preauthkey", json_body=body)
         key = answer.get("preAuthKey") if isinstance(answer, dict) else None
         if not isinstance(key, dict) or not key.get("key") or key.get("id") in (None, ""):
             raise BackendError("preauthkey creation answered without preAuthKey.id/key")
@@ -256,14 +203,14 @@ class HeadscaleV1(_Closing):
         """Expire by id (Headscale 0.27+); on a 400, the older ``{"key"}`` body with the id."""
         path = "/api/v1/preauthkey/expire"
         try:
-            self._http.request("POST", path, token=self._token, json_body={"id": key_id})
+            self._http.request("POST", path, json_body={"id": key_id})
         except BackendError as exc:
             if exc.status != 400:
                 raise
-            self._http.request("POST", path, token=self._token, json_body={"key": key_id})
+            self._http.request("POST", path, json_body={"key": key_id})
 
     def list_keys(self) -> list[KeyInfo]:
-        answer = self._http.request("GET", "/api/v1/preauthkey", token=self._token)
+        answer = self._http.request("GET", "/api/v1/preauthkey")
         keys = answer.get("preAuthKeys", []) if isinstance(answer, dict) else []
         now = datetime.now(UTC)
         infos = []
