@@ -24,6 +24,8 @@ never by scanning devices per rule. Public API (used by compile, evaluate, diff,
 from __future__ import annotations
 
 import bisect
+import itertools
+import operator
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any
@@ -96,6 +98,9 @@ def node_intervals(node: Node) -> list[Interval]:
     return out
 
 
+_VERSION, _LO, _HI = operator.itemgetter(0), operator.itemgetter(1), operator.itemgetter(2)
+
+
 class AddrSet:
     """A merged set of intervals with fast membership tests."""
 
@@ -105,11 +110,10 @@ class AddrSet:
         self.intervals = addrs.merge(intervals)
         self._los: dict[int, list[int]] = {}
         self._his: dict[int, list[int]] = {}
-        for v, lo, hi in self.intervals:
-            if v not in self._los:
-                self._los[v], self._his[v] = [], []
-            self._los[v].append(lo)
-            self._his[v].append(hi)
+        for v, group in itertools.groupby(self.intervals, key=_VERSION):
+            same = list(group)
+            self._los[v] = list(map(_LO, same))
+            self._his[v] = list(map(_HI, same))
 
     def contains_addr(self, version: int, value: int) -> bool:
         los = self._los.get(version)
