@@ -22,19 +22,18 @@ from __future__ import annotations
 import secrets
 import string
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from fakes.loopback import bearer_token, form_fields, serve_app
 
 _ALNUM = string.ascii_letters + string.digits
 
@@ -78,12 +77,8 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def build_app(state: FakeState) -> Starlette:
-    def bearer(request: Request) -> str:
-        header = request.headers.get("authorization", "")
-        return header[7:] if header.lower().startswith("bearer ") else ""
-
     def tailscale_auth(request: Request) -> bool:
-        token = bearer(request)
+        token = bearer_token(request)
         return token in state.api_keys or token in state.tokens
 
     async def gate(request: Request) -> Response | None:
@@ -96,7 +91,7 @@ def build_app(state: FakeState) -> Starlette:
     async def oauth_token(request: Request) -> Response:
         if (failed := await gate(request)) is not None:
             return failed
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        form = await form_fields(request)
         client_id, client_secret = form.get("client_id", ""), form.get("client_secret")
         if state.oauth_clients.get(client_id) != client_secret:
             return JSONResponse({"error": "invalid_client"}, status_code=401)
@@ -163,7 +158,7 @@ def build_app(state: FakeState) -> Starlette:
         return JSONResponse(_public(record))
 
     def headscale_auth(request: Request) -> bool:
-        return bearer(request) in state.headscale_keys
+        return bearer_token(request) in state.headscale_keys
 
     async def preauthkey(request: Request) -> Response:
         if (failed := await gate(request)) is not None:
@@ -242,20 +237,5 @@ class RunningServer:
 def serve(state: FakeState | None = None) -> Iterator[RunningServer]:
     """Run the fake API on 127.0.0.1 (a free port) in a thread for the block's duration."""
     state = state or FakeState()
-    config = uvicorn.Config(
-        build_app(state), host="127.0.0.1", port=0, log_level="error", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="fake-tailscale-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("fake API server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield RunningServer(f"http://127.0.0.1:{port}", state)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(build_app(state), name="fake-tailscale-api") as url:
+        yield RunningServer(url, state)

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs
 
-import uvicorn
+from fakes.loopback import bearer_token, form_fields, serve_app
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -54,7 +51,7 @@ def build_app(state: AclState) -> Starlette:
             return Response(
                 "busy", status_code=state.fail_next.pop(0), headers={"Retry-After": "0"}
             )
-        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        token = bearer_token(request)
         if state.leak_token:
             return JSONResponse({"message": f"token {token} lacks policy_file"}, status_code=403)
         if token not in (API_KEY, TOKEN):
@@ -67,7 +64,7 @@ def build_app(state: AclState) -> Starlette:
         )
 
     async def oauth(request: Request) -> Response:
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        form = await form_fields(request)
         if (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
             return JSONResponse({"message": "invalid client"}, status_code=401)
         state.scopes.append(form.get("scope", ""))
@@ -119,20 +116,5 @@ class RunningAcl:
 def serve_acl() -> Iterator[RunningAcl]:
     """Run the server on 127.0.0.1 (a free port) in a thread for the block's duration."""
     state = AclState()
-    config = uvicorn.Config(
-        build_app(state), host="127.0.0.1", port=0, log_level="error", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="acl-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("ACL API server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield RunningAcl(f"http://127.0.0.1:{port}", state)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(build_app(state), name="acl-api") as url:
+        yield RunningAcl(url, state)
