@@ -14,7 +14,10 @@ One piece of machinery for every API caller (``keys.backends``, ``gitops.client`
   token fetched) are scrubbed from messages; request bodies are never echoed.
   ``send`` hands back the response (raw bodies, headers such as ``ETag``); ``request`` is
   the JSON call.
-* :class:`ApiBacked`: the base of a client object that owns an ApiClient (a context manager).
+* :class:`ApiBacked`: the base of a client object that owns an ApiClient (a context manager);
+  :class:`TailscaleApi` (one tailnet's resource, an OAuth scope) and :class:`HeadscaleApi`
+  build theirs from the credentials; :func:`open_api` picks one for the inventory's
+  ``control`` section; :class:`Injected`: the transport and sleep tests pass.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, Self
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Protocol, Self, TypedDict, TypeVar, Unpack
+from urllib.parse import quote
 
 import httpx
 
 from tailcfg.errors import BackendError, ConflictError
+from tailcfg.inventory import ControlConfig
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 OAUTH_TOKEN_PATH = "/api/v2/oauth/token"
@@ -60,17 +65,8 @@ class Credentials:
         return bool(self.oauth_client_id and self.oauth_client_secret)
 
     def __repr__(self) -> str:
-        names = [
-            name
-            for name in (
-                "tailscale_api_key",
-                "oauth_client_id",
-                "oauth_client_secret",
-                "headscale_api_key",
-            )
-            if getattr(self, name)
-        ]
-        shown = ", ".join(f"{n}=***" for n in names)
+        """Which credentials are set, never their values."""
+        shown = ", ".join(f"{f.name}=***" for f in fields(self) if getattr(self, f.name))
         return f"Credentials({shown})"
 
     __str__ = __repr__
@@ -151,6 +147,13 @@ class OAuthClient:
             http.add_secret(token)
             self._token = token
         return self._token
+
+
+class Injected(TypedDict, total=False):
+    """What a caller (a test) may inject into an :class:`ApiClient` through its owner."""
+
+    transport: httpx.BaseTransport | None  # default: real HTTP
+    sleep: Callable[[float], None] | None  # default: time.sleep (the backoff between tries)
 
 
 class _Closing:
@@ -314,6 +317,59 @@ class ApiBacked(_Closing):
 
     def close(self) -> None:
         self._http.close()
+
+
+class TailscaleApi(ApiBacked):
+    """A client of Tailscale's API v2 for one tailnet's ``resource`` (at ``self._path``).
+
+    The embedded control plane speaks this API too. Subclasses set ``resource`` and the
+    OAuth ``scope`` they need, and may shorten ``timeout``.
+    """
+
+    name = "tailscale"
+    resource: ClassVar[str]  # "keys", "acl": the path below /api/v2/tailnet/{tailnet}/
+    scope: ClassVar[str]  # the OAuth client's token scope: "auth_keys", "policy_file"
+    timeout: ClassVar[float] = 30.0
+
+    def __init__(
+        self, url: str, *, tailnet: str, credentials: Credentials, **injected: Unpack[Injected]
+    ) -> None:
+        auth = credentials.tailscale_auth(self.scope)
+        self._http = ApiClient(url, auth, timeout=self.timeout, **injected)
+        self._path = f"/api/v2/tailnet/{quote(tailnet, safe='')}/{self.resource}"
+        self.remote = f"tailscale {url} {tailnet}"  # names the server and tailnet
+
+
+TailscaleT = TypeVar("TailscaleT", bound=TailscaleApi)
+
+
+class HeadscaleApi(ApiBacked):
+    """A client of Headscale's REST API v1 (grpc-gateway JSON, camelCase)."""
+
+    name = "headscale"
+    timeout: ClassVar[float] = 30.0
+
+    def __init__(self, url: str, *, credentials: Credentials, **injected: Unpack[Injected]) -> None:
+        self._http = ApiClient(url, credentials.headscale_auth(), timeout=self.timeout, **injected)
+        self.remote = f"headscale {url}"  # names the server
+
+
+HeadscaleT = TypeVar("HeadscaleT", bound=HeadscaleApi)
+
+
+def open_api(
+    control: ControlConfig,
+    tailscale: type[TailscaleT],
+    headscale: type[HeadscaleT],
+    *,
+    tailnet: str,
+    credentials: Credentials,
+    **injected: Unpack[Injected],
+) -> TailscaleT | HeadscaleT:
+    """The ``headscale`` client for a Headscale server, else the ``tailscale`` one."""
+    if control.backend == "headscale":
+        return headscale(control.url, credentials=credentials, **injected)
+    return tailscale(control.url, tailnet=tailnet, credentials=credentials, **injected)
 
 
 def json_body(response: httpx.Response) -> Any:

@@ -18,15 +18,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Protocol, Self
-from urllib.parse import quote
+from typing import Any, Protocol, Self, Unpack
 
 import httpx
 
-from tailcfg.apiclient import ApiBacked, ApiClient, Credentials, json_body, server_message
+from tailcfg.apiclient import (
+    ApiClient,
+    Credentials,
+    HeadscaleApi,
+    Injected,
+    TailscaleApi,
+    json_body,
+    open_api,
+    server_message,
+)
 from tailcfg.errors import BackendError, ConflictError
 from tailcfg.inventory import ControlConfig
 
@@ -105,59 +112,45 @@ class PolicyClient(Protocol):
     ) -> None: ...
 
 
-class _Base(ApiBacked):
-    def _refusal(self, method: str, path: str, response: httpx.Response) -> BackendError:
-        """412 -> ConflictError; a body with ``data`` -> ServerTestsFailed; else BackendError."""
-        body = json_body(response) if response.status_code != 412 else None
-        if isinstance(body, dict) and isinstance(body.get("data"), list) and body["data"]:
-            what = self._http.what(method, path)
-            message = self._http.scrub(server_message(response))
-            return ServerTestsFailed(what, message, body["data"], status=response.status_code)
-        return self._http.error(method, path, response, conflict=LOST_RACE)
+def _refusal(http: ApiClient, method: str, path: str, response: httpx.Response) -> BackendError:
+    """412 -> ConflictError; a body with ``data`` -> ServerTestsFailed; else BackendError."""
+    body = json_body(response) if response.status_code != 412 else None
+    if isinstance(body, dict) and isinstance(body.get("data"), list) and body["data"]:
+        what = http.what(method, path)
+        message = http.scrub(server_message(response))
+        return ServerTestsFailed(what, message, body["data"], status=response.status_code)
+    return http.error(method, path, response, conflict=LOST_RACE)
 
 
-class TailscalePolicy(_Base):
+class TailscalePolicy(TailscaleApi):
     """The policy file through Tailscale's API v2 (the embedded control plane speaks it too)."""
 
-    name = "tailscale"
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        tailnet: str,
-        credentials: Credentials,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] | None = None,
-    ) -> None:
-        auth = credentials.tailscale_auth("policy_file")
-        self._http = ApiClient(url, auth, transport=transport, sleep=sleep)
-        self._acl = f"/api/v2/tailnet/{quote(tailnet, safe='')}/acl"
-        self.remote = f"tailscale {url} {tailnet}"
+    resource = "acl"
+    scope = "policy_file"
 
     def _answer(self, method: str, response: httpx.Response) -> RemotePolicy:
         if response.status_code != 200:
-            raise self._refusal(method, self._acl, response)
+            raise _refusal(self._http, method, self._path, response)
         text = response.text
         return RemotePolicy(text, unquote_etag(response.headers.get("ETag")) or sha256_hex(text))
 
     def get(self) -> RemotePolicy:
         headers = {"Accept": HUJSON}
-        return self._answer("GET", self._http.send("GET", self._acl, headers=headers))
+        return self._answer("GET", self._http.send("GET", self._path, headers=headers))
 
     def put(self, text: str, *, if_match: str) -> RemotePolicy:
         headers = {"Accept": HUJSON, "Content-Type": HUJSON}
         if if_match:
             headers["If-Match"] = f'"{if_match}"'
-        response = self._http.send("POST", self._acl, headers=headers, content=text)
+        response = self._http.send("POST", self._path, headers=headers, content=text)
         return self._answer("POST", response)
 
     def validate(self, text: str) -> bool:
-        path = f"{self._acl}/validate"
+        path = f"{self._path}/validate"
         headers = {"Content-Type": HUJSON}
         response = self._http.send("POST", path, headers=headers, content=text)
         if response.status_code != 200:
-            raise self._refusal("POST", path, response)
+            raise _refusal(self._http, "POST", path, response)
         body = json_body(response)
         if isinstance(body, dict) and (body.get("message") or body.get("data")):
             raw = body.get("data")
@@ -168,26 +161,14 @@ class TailscalePolicy(_Base):
         return True
 
 
-class HeadscalePolicy(_Base):
+class HeadscalePolicy(HeadscaleApi):
     """The policy through Headscale's REST API v1 (``/api/v1/policy``)."""
 
-    name = "headscale"
     _path = "/api/v1/policy"
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        credentials: Credentials,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] | None = None,
-    ) -> None:
-        self._http = ApiClient(url, credentials.headscale_auth(), transport=transport, sleep=sleep)
-        self.remote = f"headscale {url}"
 
     def _answer(self, method: str, response: httpx.Response) -> RemotePolicy:
         if response.status_code != 200:
-            raise self._refusal(method, self._path, response)
+            raise _refusal(self._http, method, self._path, response)
         body = json_body(response)
         text = body.get("policy") if isinstance(body, dict) else None
         if not isinstance(text, str):
@@ -219,18 +200,14 @@ class HeadscalePolicy(_Base):
 
 
 def open_policy_client(
-    control: ControlConfig,
-    *,
-    tailnet: str,
-    credentials: Credentials,
-    transport: httpx.BaseTransport | None = None,
-    sleep: Callable[[float], None] | None = None,
+    control: ControlConfig, *, tailnet: str, credentials: Credentials, **injected: Unpack[Injected]
 ) -> TailscalePolicy | HeadscalePolicy:
     """The policy client for the inventory's ``control`` section (a context manager)."""
-    if control.backend == "headscale":
-        return HeadscalePolicy(
-            control.url, credentials=credentials, transport=transport, sleep=sleep
-        )
-    return TailscalePolicy(
-        control.url, tailnet=tailnet, credentials=credentials, transport=transport, sleep=sleep
+    return open_api(
+        control,
+        TailscalePolicy,
+        HeadscalePolicy,
+        tailnet=tailnet,
+        credentials=credentials,
+        **injected,
     )

@@ -14,15 +14,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, Unpack
 from urllib.parse import quote
 
-import httpx
-
-from tailcfg.apiclient import ApiBacked, ApiClient, Credentials
+from tailcfg.apiclient import Credentials, HeadscaleApi, Injected, TailscaleApi, open_api
 from tailcfg.errors import BackendError
 from tailcfg.inventory import ControlConfig
 
@@ -90,23 +87,12 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class TailscaleV2(ApiBacked):
+class TailscaleV2(TailscaleApi):
     """Tailscale's API v2 (and the embedded control plane, which speaks it)."""
 
-    name = "tailscale"
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        tailnet: str,
-        credentials: Credentials,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] | None = None,
-    ) -> None:
-        auth = credentials.tailscale_auth("auth_keys")
-        self._http = ApiClient(url, auth, transport=transport, sleep=sleep, timeout=TIMEOUT)
-        self._keys = f"/api/v2/tailnet/{quote(tailnet, safe='')}/keys"
+    resource = "keys"
+    scope = "auth_keys"
+    timeout = TIMEOUT
 
     def create_key(self, request: KeyRequest) -> MintedKey:
         create = {
@@ -120,7 +106,7 @@ class TailscaleV2(ApiBacked):
             "expirySeconds": request.expiry_seconds,
             "description": request.description[:50],
         }
-        answer = self._http.request("POST", self._keys, json_body=body)
+        answer = self._http.request("POST", self._path, json_body=body)
         if not isinstance(answer, dict) or not answer.get("id") or not answer.get("key"):
             raise BackendError("key creation answered without id/key")
         self._http.add_secret(str(answer["key"]))
@@ -138,11 +124,11 @@ class TailscaleV2(ApiBacked):
         )
 
     def delete_key(self, key_id: str) -> None:
-        path = f"{self._keys}/{quote(key_id, safe='')}"
+        path = f"{self._path}/{quote(key_id, safe='')}"
         self._http.request("DELETE", path, ok_statuses=(404,))
 
     def list_keys(self) -> list[KeyInfo]:
-        answer = self._http.request("GET", self._keys)
+        answer = self._http.request("GET", self._path)
         keys = answer.get("keys", []) if isinstance(answer, dict) else []
         return [_tailscale_info(k) for k in keys if isinstance(k, dict) and k.get("id")]
 
@@ -157,21 +143,10 @@ def _tailscale_info(raw: dict[str, Any]) -> KeyInfo:
     )
 
 
-class HeadscaleV1(ApiBacked):
-    """Headscale's REST API v1 (grpc-gateway JSON, camelCase)."""
+class HeadscaleV1(HeadscaleApi):
+    """Headscale's REST API v1: pre-auth keys."""
 
-    name = "headscale"
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        credentials: Credentials,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] | None = None,
-    ) -> None:
-        auth = credentials.headscale_auth()
-        self._http = ApiClient(url, auth, transport=transport, sleep=sleep, timeout=TIMEOUT)
+    timeout = TIMEOUT
 
     def create_key(self, request: KeyRequest) -> MintedKey:
         expires = datetime.now(UTC).replace(microsecond=0) + timedelta(
@@ -230,16 +205,9 @@ class HeadscaleV1(ApiBacked):
 
 
 def make_backend(
-    control: ControlConfig,
-    *,
-    tailnet: str,
-    credentials: Credentials,
-    transport: httpx.BaseTransport | None = None,
-    sleep: Callable[[float], None] | None = None,
+    control: ControlConfig, *, tailnet: str, credentials: Credentials, **injected: Unpack[Injected]
 ) -> TailscaleV2 | HeadscaleV1:
     """The backend for the inventory's ``control`` section (a context manager)."""
-    if control.backend == "headscale":
-        return HeadscaleV1(control.url, credentials=credentials, transport=transport, sleep=sleep)
-    return TailscaleV2(
-        control.url, tailnet=tailnet, credentials=credentials, transport=transport, sleep=sleep
+    return open_api(
+        control, TailscaleV2, HeadscaleV1, tailnet=tailnet, credentials=credentials, **injected
     )
