@@ -20,7 +20,7 @@ import ipaddress
 import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 TCP, UDP, ICMP, ICMPV6, SCTP = 6, 17, 1, 58, 132
 DEFAULT_PROTOS: frozenset[int] = frozenset({TCP, UDP, ICMP, ICMPV6})
@@ -227,9 +227,8 @@ class _Dst:
     single: Addr | None = None  # the one address, when the entry names one
 
 
-@dataclass(frozen=True, slots=True)
-class _Rule:
-    index: int
+class _Rule(NamedTuple):
+    num: int  # position in the filter
     specs: Sequence[str]  # SrcIPs as written; parsed on first use (PacketFilter._src)
     dsts: tuple[_Dst, ...]
     protos: frozenset[int]
@@ -248,7 +247,12 @@ class _Rule:
 
 def _protos(rule: Mapping[str, Any]) -> frozenset[int]:
     value = rule.get("IPProto") or ()
-    return frozenset(int(p) for p in value) if value else DEFAULT_PROTOS
+    return _proto_set(tuple(value)) if value else DEFAULT_PROTOS
+
+
+@functools.lru_cache(maxsize=1024)
+def _proto_set(value: tuple[Any, ...]) -> frozenset[int]:
+    return frozenset(int(p) for p in value)
 
 
 SrcCache = dict[tuple[str, ...], IntervalSet]
@@ -317,7 +321,7 @@ class PacketFilter:
             for d in rule.dsts:
                 if d.single is not None:
                     ranges = self._by_dst.setdefault(d.single, {})
-                    ranges.setdefault((d.first, d.last), []).append(rule.index)
+                    ranges.setdefault((d.first, d.last), []).append(rule.num)
 
     def _src(self, i: int) -> IntervalSet:
         """Rule ``i``'s sources, parsed on first use (shared through ``src_cache``)."""
@@ -336,8 +340,8 @@ class PacketFilter:
                 if a <= port <= b:
                     found.update(indices)
             for rule in self._wide:
-                if rule.index not in found and rule.reaches(dst, port):
-                    found.add(rule.index)
+                if rule.num not in found and rule.reaches(dst, port):
+                    found.add(rule.num)
             rules = self._compiled
             hit = [i for i in sorted(found) if rules[i].protos & protos]
             self._cache[key] = hit
@@ -355,9 +359,9 @@ class PacketFilter:
     def warm(self, index: DeviceIndex) -> None:
         """Compute every rule's source-device masks now (see :meth:`admitted_devices`)."""
         for rule in self._compiled:
-            if self._rule_masks[rule.index] is None:
+            if self._rule_masks[rule.num] is None:
                 specs = rule.specs
-                self._rule_masks[rule.index] = (
+                self._rule_masks[rule.num] = (
                     index.specs_mask(specs, 4),
                     index.specs_mask(specs, 6),
                 )
@@ -377,11 +381,11 @@ class PacketFilter:
             rule_masks = self._rule_masks
             for first, last, rule in entries:
                 if first <= port <= last and rule.protos & protos:
-                    masks = rule_masks[rule.index]
+                    masks = rule_masks[rule.num]
                     if masks is None:
                         specs = rule.specs
                         masks = (index.specs_mask(specs, 4), index.specs_mask(specs, 6))
-                        rule_masks[rule.index] = masks
+                        rule_masks[rule.num] = masks
                     hit |= masks[side]
             self._masks[key] = hit
         return hit
@@ -413,7 +417,7 @@ class PacketFilter:
 
     def rules_from(self, src: Addr) -> list[int]:
         """Indices of the rules whose sources include ``src`` (for near misses)."""
-        return [r.index for r in self._compiled if src in self._src(r.index)]
+        return [r.num for r in self._compiled if src in self._src(r.num)]
 
 
 @dataclass(frozen=True, slots=True)
