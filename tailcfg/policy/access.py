@@ -192,8 +192,8 @@ class _DeviceDelta:
         self.node = node
         self.own = node_addrs(node)
         self.rules = (
-            parser.rules(old.compiled.nodes[node.name].packet_filter),
-            parser.rules(new.compiled.nodes[node.name].packet_filter),
+            parser.rules(old.packet_filter(node)),
+            parser.rules(new.packet_filter(node)),
         )
         self.served = (self._served(old.resolver), self._served(new.resolver))
         cuts = [iv for rules in self.rules for r in rules for iv, _, _ in r.dsts]
@@ -382,10 +382,10 @@ def access_delta(u: Universe, old: Side, new: Side, *, only: frozenset[str] | No
     for node in u.nodes:
         if only is not None and node.name not in only:
             continue
-        a, b = old.compiled.nodes[node.name], new.compiled.nodes[node.name]
         same_routes = old.resolver.approved_routes(node) == new.resolver.approved_routes(node)
-        if a.packet_filter != b.packet_filter or not same_routes:
+        if old.packet_filter(node) != new.packet_filter(node) or not same_routes:
             _DeviceDelta(parser, node, old, new).delta(out)
-        if a.ssh_policy != b.ssh_policy:
-            _ssh_delta(u, node, a.ssh_policy, b.ssh_policy, out)
+        a, b = old.ssh_policy(node), new.ssh_policy(node)
+        if a != b:
+            _ssh_delta(u, node, a, b, out)
     return out

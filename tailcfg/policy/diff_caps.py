@@ -84,8 +84,8 @@ def cap_delta(
     for node in u.nodes:
         if only is not None and node.name not in only:
             continue
-        a = [r for r in old.compiled.nodes[node.name].packet_filter if r.get("CapGrant")]
-        b = [r for r in new.compiled.nodes[node.name].packet_filter if r.get("CapGrant")]
+        a = [r for r in old.packet_filter(node) if r.get("CapGrant")]
+        b = [r for r in new.packet_filter(node) if r.get("CapGrant")]
         if a == b:
             continue
         before, after = _facts(u, node, a), _facts(u, node, b)

@@ -4,7 +4,8 @@
 (if any), a stand-in device for every user and tag either policy names that has none,
 and a stand-in router for every address a rule names as a destination that no device
 holds or routes (see :mod:`tailcfg.policy.eval_world`); ``autogroup:internet`` gets
-stand-in exit nodes. :meth:`Universe.side` compiles one policy on those devices.
+stand-in exit nodes. :meth:`Universe.side` compiles one policy on those devices, device
+by device and only when asked (a diff reads the filters of the devices that can differ).
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from tailcfg.policy import addrs
-from tailcfg.policy.compile import compile_nodes
-from tailcfg.policy.compiled import CompiledPolicy
+from tailcfg.policy.compile import FilterCompiler
 from tailcfg.policy.eval_world import STANDIN, World, node_addrs
 from tailcfg.policy.filter_match import DeviceIndex
+from tailcfg.policy.filters import build_rules
 from tailcfg.policy.model import AutoApprovers, Loc, NamedList, Policy, Ref
 from tailcfg.policy.nodes import Node
 from tailcfg.policy.ports import PortError, parse_dst
 from tailcfg.policy.resolve import Resolver
+from tailcfg.policy.ssh import SshCompiler
 from tailcfg.source import Span
 
 CHECK_URL = "https://unused"
@@ -34,13 +37,39 @@ OTHER_TAG = "tag:other-tag"
 _NOWHERE = Loc(Span("<stand-in>", 1, 1, 1, 1))
 
 
-@dataclass(frozen=True, slots=True)
 class Side:
-    """One policy compiled on the universe's devices."""
+    """One policy compiled on the universe's devices, lazily, device by device.
 
-    policy: Policy
-    resolver: Resolver
-    compiled: CompiledPolicy
+    The engine's lower layers (``FilterCompiler``, ``SshCompiler``) compile only the
+    devices asked for; peers are never computed (a diff does not read them)."""
+
+    __slots__ = ("_filters", "_rules", "_ssh", "_ssh_policies", "policy", "resolver")
+
+    def __init__(self, policy: Policy, resolver: Resolver) -> None:
+        self.policy = policy
+        self.resolver = resolver
+        self._rules: FilterCompiler | None = None
+        self._ssh: SshCompiler | None = None
+        self._filters: dict[str, list[dict[str, Any]]] = {}
+        self._ssh_policies: dict[str, dict[str, Any]] = {}
+
+    def packet_filter(self, node: Node) -> list[dict[str, Any]]:
+        """``node``'s packet filter (tailcfg.FilterRule list; read-only)."""
+        hit = self._filters.get(node.name)
+        if hit is None:
+            if self._rules is None:
+                self._rules = FilterCompiler(build_rules(self.policy, self.resolver), self.resolver)
+            hit = self._filters[node.name] = self._rules.node_filter(node)
+        return hit
+
+    def ssh_policy(self, node: Node) -> dict[str, Any]:
+        """``node``'s SSH policy (``{"rules": [...]}``; read-only)."""
+        hit = self._ssh_policies.get(node.name)
+        if hit is None:
+            if self._ssh is None:
+                self._ssh = SshCompiler(self.policy, self.resolver, check_url=CHECK_URL)
+            hit = self._ssh_policies[node.name] = self._ssh.for_node(node)
+        return hit
 
 
 @dataclass(slots=True)
@@ -74,8 +103,7 @@ class Universe:
     def side(self, policy: Policy, *, resolver: Resolver | None = None) -> Side:
         """Compile ``policy`` on these devices (``resolver``: one built for a policy with
         the same declarations, e.g. before :func:`~tailcfg.policy.diff_prune.prune`)."""
-        r = resolver or Resolver(policy, self.nodes)
-        return Side(policy, r, compile_nodes(policy, r, check_url=CHECK_URL))
+        return Side(policy, resolver or Resolver(policy, self.nodes))
 
 
 def _dst_literals(policy: Policy) -> Iterator[str]:
