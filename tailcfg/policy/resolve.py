@@ -28,7 +28,7 @@ import itertools
 import operator
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from tailcfg.policy import addrs
 from tailcfg.policy.addrs import Interval
@@ -360,7 +360,16 @@ class Resolver:
 
     def tokens(self, intervals: Iterable[Interval]) -> list[str]:
         """Like :func:`addrs.tokens`, with device addresses rendered from the index."""
-        return [self.render(iv) for iv in sorted(set(intervals))]
+        return self._render_all(sorted(set(intervals)))
+
+    def _render_all(self, ordered: list[Interval]) -> list[str]:
+        """``render`` of each interval (device addresses looked up all at once)."""
+        found: list[str | None] = list(map(self._addr_text.get, ordered))
+        if None not in found:
+            return cast(list[str], found)
+        return [
+            t if t is not None else addrs.render(iv) for t, iv in zip(found, ordered, strict=True)
+        ]
 
     def _src_intervals(self, alias: str) -> list[Interval]:
         s = alias.strip()
@@ -406,4 +415,5 @@ class Resolver:
             return [("*", None)]
         if s == "autogroup:internet":
             return [(t, addrs.parse_interval(t)) for t in addrs.INTERNET_DST]
-        return [(self.render(iv), iv) for iv in sorted(set(self.src_intervals(s)))]
+        ordered = sorted(set(self.src_intervals(s)))
+        return list(zip(self._render_all(ordered), ordered, strict=True))
