@@ -26,7 +26,10 @@ Lower layers, for callers that compile device by device (the control plane):
 ``peers.peer_sets(resolver, filters, via_pairs)`` (shared frozensets).
 
 Compile is deterministic and indexes devices once; its cost grows with the size of
-its output, not with devices x rules.
+its output, not with devices x rules. Peers are bitmasks shared per identity, and
+devices share one ``SrcIPs`` list per merged rule and one peers list per distinct set
+(treat compiled values as read-only), so for a fixed policy the time grows linearly
+with the number of devices (``bench/bench_policy.py`` prints the figures).
 """
 
 from __future__ import annotations
