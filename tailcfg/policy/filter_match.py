@@ -315,13 +315,20 @@ class PacketFilter:
         # DstPorts naming one address, by address; the other rules are scanned.
         self._by_dst: dict[Addr, dict[tuple[int, int], list[int]]] = {}
         self._wide: list[_Rule] = []
+        by_dst = self._by_dst
         for rule in self._compiled:
-            if any(d.single is None for d in rule.dsts):
-                self._wide.append(rule)
+            wide = False
             for d in rule.dsts:
-                if d.single is not None:
-                    ranges = self._by_dst.setdefault(d.single, {})
-                    ranges.setdefault((d.first, d.last), []).append(rule.num)
+                single = d.single
+                if single is None:
+                    wide = True
+                    continue
+                ranges = by_dst.get(single)
+                if ranges is None:
+                    ranges = by_dst[single] = {}
+                ranges.setdefault((d.first, d.last), []).append(rule.num)
+            if wide:
+                self._wide.append(rule)
 
     def _src(self, i: int) -> IntervalSet:
         """Rule ``i``'s sources, parsed on first use (shared through ``src_cache``)."""
