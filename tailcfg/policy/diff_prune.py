@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tailcfg.policy import addrs
@@ -71,7 +72,30 @@ def _changed_names(old: Policy, new: Policy) -> frozenset[str]:
     for (section, before), (_, after) in zip(sections(old), sections(new), strict=True):
         if section in _NAMED:
             out.update(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    # an ipset's meaning follows its order (add/remove) and the hosts and ipsets it names
+    members = [{k: _targets(v.members) for k, v in p.ipsets.items()} for p in (old, new)]
+    ipsets_old, ipsets_new = members
+    out.update(k for k in {*ipsets_old, *ipsets_new} if ipsets_old.get(k) != ipsets_new.get(k))
+    grew = True
+    while grew:
+        grew = False
+        for side in members:
+            for name, targets in side.items():
+                if name not in out and any(t in out for _, t in targets):
+                    out.add(name)
+                    grew = True
     return frozenset(out)
+
+
+def _targets(refs: Iterable[Any]) -> tuple[tuple[str, str], ...]:
+    """An ipset's members in order, as (operation, target)."""
+    out = []
+    for ref in refs:
+        op, _, target = ref.text.strip().partition(" ")
+        if op not in ("add", "remove") or not target:
+            op, target = "add", ref.text.strip()
+        out.append((op, target.strip()))
+    return tuple(out)
 
 
 def _names_in(rule: AclRule | Grant | SshRule) -> set[str]:
@@ -117,6 +141,21 @@ def _rules(p: Policy) -> list[AclRule | Grant | SshRule]:
     return [*p.acls, *p.grants, *p.ssh]
 
 
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """Both policies cut down to the rules reaching :attr:`dirty` devices (None: whole).
+
+    :attr:`shared`, when the two sides resolve unchanged rules alike (no approved route
+    differs): the kept rules both sides hold alike (``common``, compiled once for both)
+    and each side's own kept rules, as policies ``(common, old_own, new_own)`` without
+    SSH rules (packet filters only)."""
+
+    old: Policy
+    new: Policy
+    dirty: frozenset[str] | None
+    shared: tuple[Policy, Policy, Policy] | None = None
+
+
 def prune(
     old: Policy,
     new: Policy,
@@ -127,29 +166,64 @@ def prune(
     """(old', new', dirty devices) — or the policies unchanged and None when it cannot.
 
     ``resolvers``: the two policies' resolvers over ``nodes``, when already built."""
-    whole = (old, new, None)
+    out = prune_split(old, new, nodes, resolvers=resolvers)
+    return out.old, out.new, out.dirty
+
+
+def prune_split(
+    old: Policy,
+    new: Policy,
+    nodes: Sequence[Node],
+    *,
+    resolvers: tuple[Resolver, Resolver] | None = None,
+) -> Pruned:
+    """Like :func:`prune`, also splitting the kept rules into shared and own ones."""
+    whole = Pruned(old, new, None)
     if not (old.has_acls or old.has_grants) or not (new.has_acls or new.has_grants):
         return whole
     changed_names = _changed_names(old, new)
-    keys = [{_key(r) for r in _rules(p)} for p in (old, new)]
+    key_of = {id(r): _key(r) for p in (old, new) for r in _rules(p)}
+    keys = [{key_of[id(r)] for r in _rules(p)} for p in (old, new)]
     pair = resolvers or (Resolver(old, nodes), Resolver(new, nodes))
     reach = [_Reach(r) for r in pair]
     # autoApprovers: devices whose approved routes differ are dirty; when the tailnet's
     # subnet routes differ, so is every rule from "*" (its SrcIPs list them).
     dirty = {n.name for n in nodes if pair[0].approved_routes(n) != pair[1].approved_routes(n)}
+    same_routes = not dirty
     star = pair[0].approved_subnet_routes != pair[1].approved_subnet_routes
+    same: list[set[str]] = [set(), set()]  # keys of the rules both sides hold alike
     for side, p in enumerate((old, new)):
         for rule in _rules(p):
-            same = _key(rule) in keys[1 - side] and not (_names_in(rule) & changed_names)
-            if same and not (star and _from_star(rule)):
+            key = key_of[id(rule)]
+            unchanged = key in keys[1 - side] and not (_names_in(rule) & changed_names)
+            if unchanged and not (star and _from_star(rule)):
+                same[side].add(key)
                 continue
             aliases = _dst_aliases(rule)
             if aliases is None:
                 return whole
             for alias in aliases:
                 dirty |= reach[side].devices(alias)
-    pruned = tuple(_keep(p, reach[side], dirty) for side, p in enumerate((old, new)))
-    return pruned[0], pruned[1], frozenset(dirty)
+    small = tuple(_keep(p, reach[side], dirty) for side, p in enumerate((old, new)))
+    shared = _split(small[0], small[1], same[1], key_of) if same_routes else None
+    return Pruned(small[0], small[1], frozenset(dirty), shared)
+
+
+def _split(
+    old: Policy, new: Policy, same: set[str], key_of: dict[int, str]
+) -> tuple[Policy, Policy, Policy]:
+    """(rules of ``new`` both hold alike, ``old``'s other rules, ``new``'s other rules)."""
+    common_acls = tuple(r for r in new.acls if key_of[id(r)] in same)
+    common_grants = tuple(r for r in new.grants if key_of[id(r)] in same)
+    held = {key_of[id(r)] for r in (*common_acls, *common_grants)}
+
+    def own(p: Policy) -> Policy:
+        acls = tuple(r for r in p.acls if key_of[id(r)] not in held)
+        grants = tuple(r for r in p.grants if key_of[id(r)] not in held)
+        return dataclasses.replace(p, acls=acls, grants=grants, ssh=())
+
+    common = dataclasses.replace(new, acls=common_acls, grants=common_grants, ssh=())
+    return common, own(old), own(new)
 
 
 def _from_star(rule: AclRule | Grant | SshRule) -> bool:

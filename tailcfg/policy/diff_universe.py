@@ -37,30 +37,50 @@ OTHER_TAG = "tag:other-tag"
 _NOWHERE = Loc(Span("<stand-in>", 1, 1, 1, 1))
 
 
-class Side:
-    """One policy compiled on the universe's devices, lazily, device by device.
+class Filters:
+    """One policy's packet filters on the universe's devices, compiled lazily, device by
+    device, by the engine's lower layers (``build_rules`` + ``FilterCompiler``)."""
 
-    The engine's lower layers (``FilterCompiler``, ``SshCompiler``) compile only the
-    devices asked for; peers are never computed (a diff does not read them)."""
-
-    __slots__ = ("_filters", "_rules", "_ssh", "_ssh_policies", "policy", "resolver")
+    __slots__ = ("_compiler", "_done", "policy", "resolver")
 
     def __init__(self, policy: Policy, resolver: Resolver) -> None:
         self.policy = policy
         self.resolver = resolver
-        self._rules: FilterCompiler | None = None
+        self._compiler: FilterCompiler | None = None
+        self._done: dict[str, list[dict[str, Any]]] = {}
+
+    def __call__(self, node: Node) -> list[dict[str, Any]]:
+        hit = self._done.get(node.name)
+        if hit is None:
+            if self._compiler is None:
+                rules = build_rules(self.policy, self.resolver)
+                self._compiler = FilterCompiler(rules, self.resolver)
+            hit = self._done[node.name] = self._compiler.node_filter(node)
+        return hit
+
+
+class Side:
+    """One policy compiled on the universe's devices, lazily, device by device.
+
+    Only the devices asked for are compiled, and peers never (a diff does not read
+    them). ``filters``: the parts a device's packet filter is the union of (default:
+    the whole policy's); a diff shares the part both sides hold alike."""
+
+    __slots__ = ("_filters", "_ssh", "_ssh_policies", "policy", "resolver")
+
+    def __init__(self, policy: Policy, resolver: Resolver, filters: Sequence[Filters] = ()) -> None:
+        self.policy = policy
+        self.resolver = resolver
+        self._filters = tuple(filters) or (Filters(policy, resolver),)
         self._ssh: SshCompiler | None = None
-        self._filters: dict[str, list[dict[str, Any]]] = {}
         self._ssh_policies: dict[str, dict[str, Any]] = {}
 
     def packet_filter(self, node: Node) -> list[dict[str, Any]]:
-        """``node``'s packet filter (tailcfg.FilterRule list; read-only)."""
-        hit = self._filters.get(node.name)
-        if hit is None:
-            if self._rules is None:
-                self._rules = FilterCompiler(build_rules(self.policy, self.resolver), self.resolver)
-            hit = self._filters[node.name] = self._rules.node_filter(node)
-        return hit
+        """``node``'s packet filter (tailcfg.FilterRule list; read-only). Made of several
+        parts, it admits what the engine's would, rules merged differently."""
+        if len(self._filters) == 1:
+            return self._filters[0](node)
+        return [rule for part in self._filters for rule in part(node)]
 
     def ssh_policy(self, node: Node) -> dict[str, Any]:
         """``node``'s SSH policy (``{"rules": [...]}``; read-only)."""
