@@ -38,9 +38,9 @@ from tailcfg.policy.diff_group import (
     group_ssh,
     rule_json,
 )
-from tailcfg.policy.diff_prune import Pruned, prune_split
+from tailcfg.policy.diff_prune import prune_split
 from tailcfg.policy.diff_rules import RuleFinder
-from tailcfg.policy.diff_universe import Filters, Side, build_universe
+from tailcfg.policy.diff_universe import build_universe, compile_sides
 from tailcfg.policy.engine import load_policy, users_of
 from tailcfg.policy.model import Policy
 from tailcfg.policy.nodes import Node, load_nodes
@@ -137,7 +137,7 @@ def diff_policies(old: Policy, new: Policy, *, nodes: Sequence[Node] | None = No
     if dirty is not None and not dirty:
         delta = Delta()  # no rule means anything new: nothing to compile
     else:
-        sides = _sides(pruned, resolvers)
+        sides = compile_sides(pruned, resolvers)
         delta = access_delta(universe, *sides, only=dirty)
         delta.caps_gained, delta.caps_lost = cap_delta(universe, *sides, only=dirty)
     finders = RuleFinder(small_old, resolvers[0]), RuleFinder(small_new, resolvers[1])
@@ -157,18 +157,6 @@ def diff_policies(old: Policy, new: Policy, *, nodes: Sequence[Node] | None = No
         caps_lost=caps_lost,
         declarations=declaration_changes(old, new),
         delta=delta,
-    )
-
-
-def _sides(pruned: Pruned, resolvers: tuple[Resolver, Resolver]) -> tuple[Side, Side]:
-    """Both sides; the rules both hold alike compiled once (their entries are equal)."""
-    if pruned.shared is None:
-        return Side(pruned.old, resolvers[0]), Side(pruned.new, resolvers[1])
-    common, old_own, new_own = pruned.shared
-    both = Filters(common, resolvers[1])
-    return (
-        Side(pruned.old, resolvers[0], (both, Filters(old_own, resolvers[0]))),
-        Side(pruned.new, resolvers[1], (both, Filters(new_own, resolvers[1]))),
     )
 
 

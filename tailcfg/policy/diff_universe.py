@@ -17,6 +17,7 @@ from typing import Any
 
 from tailcfg.policy import addrs
 from tailcfg.policy.compile import FilterCompiler
+from tailcfg.policy.diff_prune import Pruned
 from tailcfg.policy.eval_world import STANDIN, World, node_addrs
 from tailcfg.policy.filter_match import DeviceIndex
 from tailcfg.policy.filters import build_rules
@@ -199,3 +200,16 @@ def build_universe(old: Policy, new: Policy, nodes: Sequence[Node] | None) -> Un
         union = _with_others(union)
     world = World(union, nodes, dst_literals=literals)
     return Universe(world.nodes, world.standins, nodes is not None)
+
+
+def compile_sides(pruned: Pruned, resolvers: tuple[Resolver, Resolver]) -> tuple[Side, Side]:
+    """Both sides of a pruned diff; the rules both hold alike are compiled once (their
+    filter entries are equal on both sides, see :class:`~tailcfg.policy.diff_prune.Pruned`)."""
+    if pruned.shared is None:
+        return Side(pruned.old, resolvers[0]), Side(pruned.new, resolvers[1])
+    common, old_own, new_own = pruned.shared
+    both = Filters(common, resolvers[1])
+    return (
+        Side(pruned.old, resolvers[0], (both, Filters(old_own, resolvers[0]))),
+        Side(pruned.new, resolvers[1], (both, Filters(new_own, resolvers[1]))),
+    )
