@@ -126,7 +126,19 @@ class DeviceDelta:
         self.parser = parser
         self.node = node
         self.own = node_addrs(node)
-        self.rules = (parser.rules(old.packet_filter(node)), parser.rules(new.packet_filter(node)))
+        parts = old.filter_parts(node), new.filter_parts(node)
+        # (rules both sides share, old's own, new's own) when the sides share a part
+        self.split: tuple[list[Rule], list[Rule], list[Rule]] | None = None
+        if len(parts[0]) == len(parts[1]) == 2 and parts[0][0] is parts[1][0]:
+            common = parser.rules(parts[0][0])
+            own = parser.rules(parts[0][1]), parser.rules(parts[1][1])
+            self.split = (common, *own)
+            self.rules = (common + own[0], common + own[1])
+        else:
+            self.rules = (
+                parser.rules(old.packet_filter(node)),
+                parser.rules(new.packet_filter(node)),
+            )
         self.served = (
             served_by(node, self.own, old.resolver),
             served_by(node, self.own, new.resolver),
@@ -193,11 +205,11 @@ class DeviceDelta:
                         out.setdefault((key, proto), []).append((first, last))
         return out
 
-    def _contributions(self, side: int, feeds: _Feeds) -> dict[Cell, list[Contribution]]:
+    def _contributions(self, rules: list[Rule], feeds: _Feeds) -> dict[Cell, list[Contribution]]:
         out: dict[Cell, list[Contribution]] = {}
         dsts = self.parser.dsts
         memo = feeds.memo
-        for sid, protos, dids in self.rules[side]:
+        for sid, protos, dids in rules:
             for did in dids:
                 fed = memo.get((did, protos))
                 if fed is None:
@@ -222,8 +234,13 @@ class DeviceDelta:
         else:  # the same routes on both sides: an entry feeds the same cells
             shared = _Feeds(self, 0, dirty)
             feeds = (shared, shared)
-        before = self._contributions(0, feeds[0])
-        after = self._contributions(1, feeds[1])
+        if self.split is not None and feeds[0] is feeds[1]:  # shared rules counted once
+            common = self._contributions(self.split[0], feeds[0])
+            before = _plus(common, self._contributions(self.split[1], feeds[0]))
+            after = _plus(common, self._contributions(self.split[2], feeds[1]))
+        else:
+            before = self._contributions(self.rules[0], feeds[0])
+            after = self._contributions(self.rules[1], feeds[1])
         last: tuple[Any, ...] = ()
         changes: list[Change] = []
         for key in sorted(set(before) | set(after)):
@@ -264,6 +281,17 @@ class DeviceDelta:
         if bit < self.shift:
             return self.parser.dev_keys[bit]
         return ("net", *self.src_atoms[bit - self.shift])
+
+
+def _plus(
+    common: dict[Cell, list[Contribution]], own: dict[Cell, list[Contribution]]
+) -> dict[Cell, list[Contribution]]:
+    if not own:
+        return common
+    out = dict(common)
+    for cell, contributions in own.items():
+        out[cell] = out.get(cell, []) + contributions
+    return out
 
 
 def segment_changes(

@@ -83,6 +83,11 @@ class Side:
             return self._filters[0](node)
         return [rule for part in self._filters for rule in part(node)]
 
+    def filter_parts(self, node: Node) -> list[list[dict[str, Any]]]:
+        """The parts of :meth:`packet_filter` (a part shared with the other side is the
+        same list object on both)."""
+        return [part(node) for part in self._filters]
+
     def ssh_policy(self, node: Node) -> dict[str, Any]:
         """``node``'s SSH policy (``{"rules": [...]}``; read-only)."""
         hit = self._ssh_policies.get(node.name)
