@@ -28,9 +28,10 @@ from tailcfg.policy.diff_decl import sections
 from tailcfg.policy.model import AclRule, Grant, Policy, SshRule
 from tailcfg.policy.nodes import Node
 from tailcfg.policy.ports import PortError, parse_dst
-from tailcfg.policy.resolve import Resolver
+from tailcfg.policy.resolve import AliasKind, Resolver, alias_kind
 
 _NAMED = ("groups", "hosts", "ipsets", "postures")
+_DEVICE_GROUPS = ("autogroup:member", "autogroup:tagged")
 
 
 def _texts(refs: Iterable[Any]) -> tuple[str, ...]:
@@ -205,8 +206,65 @@ def prune_split(
             for alias in aliases:
                 dirty |= reach[side].devices(alias)
     small = tuple(_keep(p, reach[side], dirty) for side, p in enumerate((old, new)))
-    shared = _split(small[0], small[1], same[1], key_of) if same_routes else None
+    shared = None
+    if same_routes:
+        common, old_own, new_own = _split(small[0], small[1], same[1], key_of)
+        routers = {n.name for n in nodes if pair[1].approved_routes(n)}
+        common = _port_pruned(common, (old_own, new_own), reach[1], routers)
+        shared = (common, old_own, new_own)
     return Pruned(small[0], small[1], frozenset(dirty), shared)
+
+
+_DEVICE_SOURCES = (AliasKind.USER, AliasKind.GROUP, AliasKind.TAG)
+_ALL_PORTS = ((0, 65535),)
+
+
+def _dst_ports(rule: AclRule | Grant) -> list[tuple[str, tuple[tuple[int, int], ...]]]:
+    """(destination alias, port ranges) of a rule; every port for a grant."""
+    if not isinstance(rule, AclRule):
+        return [(a, _ALL_PORTS) for a in _dst_aliases(rule) or ("*",)]
+    out = []
+    for d in rule.dst:
+        try:
+            spec = parse_dst(d.text)
+        except PortError:
+            return [("*", _ALL_PORTS)]
+        out.append((spec.alias.strip(), spec.ports))
+    return out
+
+
+def _port_pruned(
+    common: Policy, owns: tuple[Policy, Policy], reach: _Reach, routers: set[str]
+) -> Policy:
+    """``common`` without the ACLs whose ports meet no port of a side's own rule on any
+    device they reach: their filter entries, equal on both sides, touch no cell that can
+    differ. Only ACLs from devices (address ranges would cut the source atoms) to
+    devices that route nothing (routes cut the destination atoms)."""
+    near: dict[str, list[tuple[int, int]]] = {}
+    for p in owns:
+        rules: list[AclRule | Grant] = [*p.acls, *p.grants]
+        for rule in rules:
+            for alias, ranges in _dst_ports(rule):
+                devices = reach.devices(alias) if alias != "*" else {n.name for n in reach.r.nodes}
+                for d in devices:
+                    near.setdefault(d, []).extend(ranges)
+
+    def needed(acl: AclRule) -> bool:
+        for s in acl.src:
+            text = s.text.strip()
+            if alias_kind(text) not in _DEVICE_SOURCES and text not in _DEVICE_GROUPS:
+                return True
+        for alias, ranges in _dst_ports(acl):
+            if alias == "*":
+                return True
+            for d in reach.devices(alias):
+                if d in routers:
+                    return True
+                if any(a <= y and x <= b for a, b in ranges for x, y in near.get(d, ())):
+                    return True
+        return False
+
+    return dataclasses.replace(common, acls=tuple(r for r in common.acls if needed(r)))
 
 
 def _split(
