@@ -5,14 +5,19 @@ names the policy rules behind it (``acls[i]`` / ``grants[i]`` / ``ssh[i]`` with 
 spans), and for ``explain`` the nearest misses: rules that match the source but not the
 port, the destination but not the source, and so on.
 
-Rules are indexed by destination address; sources are resolved per distinct alias list,
-lazily, so naming the rules behind a verdict costs the rules that reach that device.
+Each ACL destination (or grant ``ip`` spec x destination) is one entry. An index built
+on the first :meth:`Provenance.granting` maps a destination address to its candidate
+entries (those whose alias holds the address, plus ``*`` and ``autogroup:self``), and a
+(destination, port) pair to the candidates whose ports hold the port; each call then
+checks only protocols and the source. Sources are resolved per alias on first use, as
+hashed device addresses plus bisected ranges (no merging).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 from tailcfg.policy import addrs
 from tailcfg.policy.filter_match import DEFAULT_PROTOS, Addr, login_allowed
@@ -23,6 +28,8 @@ from tailcfg.policy.resolve import AddrSet, Resolver
 from tailcfg.policy.verdicts import RuleRef
 
 SELF = "autogroup:self"
+ANY = "*"
+Ports = tuple[tuple[int, int], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,25 +41,91 @@ class Miss:
     detail: str
 
 
+class Sources:
+    """Membership in a union of addresses: single addresses hashed, ranges bisected.
+
+    Users, groups and tags resolve to device addresses, so a lookup is mostly one set
+    probe, and building one costs no sorting or merging.
+    """
+
+    __slots__ = ("points", "ranges")
+
+    def __init__(self, points: frozenset[Addr], ranges: AddrSet | None) -> None:
+        self.points = points
+        self.ranges = ranges
+
+    @classmethod
+    def of(cls, ivs: Sequence[addrs.Interval]) -> Sources:
+        points = frozenset([(v, lo) for v, lo, hi in ivs if lo == hi])
+        wide = [iv for iv in ivs if iv[1] != iv[2]]
+        return cls(points, AddrSet(wide) if wide else None)
+
+    @classmethod
+    def union(cls, parts: Sequence[Sources]) -> Sources:
+        points = frozenset[Addr]().union(*(p.points for p in parts))
+        wide = [iv for p in parts if p.ranges is not None for iv in p.ranges.intervals]
+        return cls(points, AddrSet(wide) if wide else None)
+
+    def contains_addr(self, version: int, value: int) -> bool:
+        if (version, value) in self.points:
+            return True
+        return self.ranges is not None and self.ranges.contains_addr(version, value)
+
+    def __bool__(self) -> bool:
+        return bool(self.points) or self.ranges is not None
+
+
 @dataclass(slots=True)
 class _Net:
     """One (rule, destination alias, port spec) of an ACL or an ``ip`` grant."""
 
+    index: int  # position in Provenance._net: rule order
     section: str
     rule: AclRule | Grant  # its RuleRef (with the span) is made on first use
     src: tuple[str, ...]
-    dsts: list[tuple[addrs.Interval | None, int, int]]  # None: any address
+    alias: str  # ANY: every address; SELF: the source owner's devices
+    ports: Ports
     protos: frozenset[int]
-    self_only: bool
+    sources: Sources | None = None  # resolved on first use
 
 
-def _ports_text(dsts: Sequence[tuple[addrs.Interval | None, int, int]]) -> str:
-    seen = dict.fromkeys(f"{a}" if a == b else f"{a}-{b}" for _, a, b in dsts)
+def _ports_text(ports: Ports) -> str:
+    seen = dict.fromkeys(f"{a}" if a == b else f"{a}-{b}" for a, b in ports)
     return ",".join(seen) or "-"
 
 
 def _protos(proto: Sequence[int]) -> frozenset[int]:
     return frozenset(proto) if proto else DEFAULT_PROTOS
+
+
+def _in_ports(port: int, ports: Ports) -> bool:
+    return any(a <= port <= b for a, b in ports)
+
+
+def _same_user(src_node: Node | None, dst_node: Node | None) -> bool:
+    return (
+        src_node is not None
+        and dst_node is not None
+        and not src_node.tags
+        and not dst_node.tags
+        and src_node.user is not None
+        and src_node.user.lower() == (dst_node.user or "").lower()
+    )
+
+
+def _nearest(out: list[Miss]) -> list[Miss]:
+    """One miss per (rule, lack), port lists joined; near misses first, else the rest."""
+    merged: dict[tuple[RuleRef, str], Miss] = {}
+    for m in out:
+        key = (m.rule, m.lacks)
+        prev = merged.get(key)
+        if prev is not None and m.lacks == "port" and m.detail != prev.detail:
+            m = Miss(m.rule, "port", f"{prev.detail},{m.detail.removeprefix('ports ')}")
+        merged[key] = m
+    order = {"proto": 0, "port": 1, "src": 2, "dst": 3}
+    ranked = sorted(merged.values(), key=lambda m: order[m.lacks])
+    near = [m for m in ranked if m.lacks != "dst"]
+    return near or ranked
 
 
 class Provenance:
@@ -62,8 +135,9 @@ class Provenance:
         self.policy = policy
         self.resolver = resolver
         self.allow_all = not policy.has_acls and not policy.has_grants
-        self._srcsets: dict[tuple[str, ...], AddrSet] = {}
-        self._dst_ivs: dict[str, list[addrs.Interval]] = {}
+        self._srcsets: dict[tuple[str, ...], Sources] = {}
+        self._alias_srcs: dict[str, Sources] = {}
+        self._dsts: dict[str, Sources] = {}  # destination alias -> its addresses
         self._net: list[_Net] = []
         self._refs: dict[int, RuleRef] = {}
         for acl in policy.acls:
@@ -72,7 +146,13 @@ class Provenance:
         for g in policy.grants:
             if not g.via:
                 self._grant(g)
-        self._index()
+        self._indexed = False
+        self._by_alias: dict[str, list[int]] = {}
+        self._broad: list[int] = []  # ANY and SELF entries: candidates everywhere
+        self._by_addr: dict[Addr, list[str]] = {}  # device address -> aliases holding it
+        self._wide: list[tuple[str, AddrSet]] = []  # aliases holding ranges
+        self._at: dict[Addr, list[_Net]] = {}  # destination -> candidates in rule order
+        self._at_port: dict[tuple[Addr, int], list[_Net]] = {}
 
     def _acl(self, acl: AclRule) -> None:
         ref = ("acls", acl)
@@ -101,25 +181,18 @@ class Provenance:
         ref: tuple[str, AclRule | Grant],
         srcs: tuple[str, ...],
         alias: str,
-        ports: Sequence[tuple[int, int]],
+        ports: Ports,
         protos: frozenset[int],
     ) -> None:
-        if alias == SELF:
-            dsts: list[tuple[addrs.Interval | None, int, int]] = [(None, a, b) for a, b in ports]
-            self._net.append(_Net(*ref, srcs, dsts, protos, True))
+        if not ports:
             return
-        if alias == "*":
-            ivs: list[addrs.Interval | None] = [None]
-        else:
-            cached = self._dst_ivs.get(alias)
-            if cached is None:
-                # Not merged: device addresses stay single, so they index by address.
-                cached = list(dict.fromkeys(self.resolver.dst_intervals(alias)))
-                self._dst_ivs[alias] = cached
-            ivs = list(cached)
-        dsts = [(iv, a, b) for iv in ivs for a, b in ports]
-        if dsts:
-            self._net.append(_Net(*ref, srcs, dsts, protos, False))
+        if alias not in (ANY, SELF):
+            dst = self._dsts.get(alias)
+            if dst is None:
+                dst = self._dsts[alias] = Sources.of(self.resolver.dst_intervals(alias))
+            if not dst:
+                return  # names no address: grants nothing, misses nothing
+        self._net.append(_Net(len(self._net), *ref, srcs, alias, ports, protos))
 
     def ref(self, net: _Net) -> RuleRef:
         """The rule of the policy file behind one entry (span computed once)."""
@@ -130,55 +203,91 @@ class Provenance:
         return hit
 
     def warm(self) -> None:
-        """Resolve every rule's sources now instead of on first use."""
-        for rule in self._net:
-            self._src(rule)
+        """Resolve every rule's sources and build the destination index now."""
+        for net in self._net:
+            self._src(net)
+        self._index()
 
-    def _index(self) -> None:
-        """Single-address destinations by address (with their ports); the rest scanned."""
-        self._by_addr: dict[Addr, list[tuple[int, int, int]]] = {}
-        self._broad: list[int] = []
-        for i, rule in enumerate(self._net):
-            broad = rule.self_only
-            for iv, a, b in rule.dsts:
-                if iv is not None and iv[1] == iv[2]:
-                    self._by_addr.setdefault((iv[0], iv[1]), []).append((i, a, b))
-                else:
-                    broad = True
-            if broad:
-                self._broad.append(i)
+    # ---- sources ----------------------------------------------------------------
 
-    def _src(self, rule: _Net) -> AddrSet:
-        hit = self._srcsets.get(rule.src)
+    def _src(self, net: _Net) -> Sources:
+        """The addresses of the entry's sources (resolved on first use, per alias list)."""
+        hit = net.sources
         if hit is None:
-            ivs: list[addrs.Interval] = []
-            for alias in rule.src:
-                ivs.extend(self.resolver.src_intervals(alias))
-            if "*" in rule.src:
-                for route in self.resolver.approved_subnet_routes:
-                    iv = addrs.parse_interval(route)
-                    if iv is not None:
-                        ivs.append(iv)
-            hit = self._srcsets[rule.src] = AddrSet(ivs)
+            hit = self._srcsets.get(net.src)
+            if hit is None:
+                parts = [self._alias_src(alias) for alias in net.src]
+                if ANY in net.src:
+                    parts.append(self._routes_src())
+                hit = parts[0] if len(parts) == 1 else Sources.union(parts)
+                self._srcsets[net.src] = hit
+            net.sources = hit
         return hit
 
-    def _dst_hits(
-        self, rule: _Net, dst: Addr, src_node: Node | None, dst_node: Node | None
-    ) -> list[tuple[int, int]]:
-        if rule.self_only:
-            same = (
-                src_node is not None
-                and dst_node is not None
-                and not src_node.tags
-                and not dst_node.tags
-                and src_node.user is not None
-                and src_node.user.lower() == (dst_node.user or "").lower()
-            )
-            return [(a, b) for _, a, b in rule.dsts] if same else []
-        v, x = dst
-        return [
-            (a, b) for iv, a, b in rule.dsts if iv is None or (iv[0] == v and iv[1] <= x <= iv[2])
-        ]
+    def _alias_src(self, alias: str) -> Sources:
+        hit = self._alias_srcs.get(alias)
+        if hit is None:
+            hit = self._alias_srcs[alias] = Sources.of(self.resolver.src_intervals(alias))
+        return hit
+
+    def _routes_src(self) -> Sources:
+        """``*`` as a source also stands for the approved subnet routes."""
+        ivs = [addrs.parse_interval(route) for route in self.resolver.approved_subnet_routes]
+        return Sources.of([iv for iv in ivs if iv is not None])
+
+    # ---- destinations -------------------------------------------------------------
+
+    def _index(self) -> None:
+        """Entries per destination alias, and aliases per device address (built once)."""
+        if self._indexed:
+            return
+        self._indexed = True
+        for net in self._net:
+            if net.alias in (ANY, SELF):
+                self._broad.append(net.index)
+            else:
+                self._by_alias.setdefault(net.alias, []).append(net.index)
+        for alias in self._by_alias:
+            dst = self._dsts[alias]
+            for addr in dst.points:
+                self._by_addr.setdefault(addr, []).append(alias)
+            if dst.ranges is not None:
+                self._wide.append((alias, dst.ranges))
+
+    def _candidates(self, dst: Addr) -> list[_Net]:
+        """Entries whose destination may hold ``dst``, in rule order."""
+        hit = self._at.get(dst)
+        if hit is None:
+            self._index()
+            aliases = list(self._by_addr.get(dst, ()))
+            aliases += [alias for alias, ranges in self._wide if ranges.contains_addr(*dst)]
+            ids = sorted(chain(self._broad, *(self._by_alias[a] for a in dict.fromkeys(aliases))))
+            hit = self._at[dst] = [self._net[i] for i in ids]
+        return hit
+
+    def _port_candidates(self, dst: Addr, port: int) -> list[_Net]:
+        hit = self._at_port.get((dst, port))
+        if hit is None:
+            hit = []
+            for net in self._candidates(dst):
+                for a, b in net.ports:
+                    if a <= port <= b:
+                        hit.append(net)
+                        break
+            self._at_port[(dst, port)] = hit
+        return hit
+
+    def _dst_ports(
+        self, net: _Net, dst: Addr, src_node: Node | None, dst_node: Node | None
+    ) -> Ports:
+        """The entry's ports if its destination holds ``dst``, else ()."""
+        if net.alias == ANY:
+            return net.ports
+        if net.alias == SELF:
+            return net.ports if _same_user(src_node, dst_node) else ()
+        return net.ports if self._dsts[net.alias].contains_addr(*dst) else ()
+
+    # ---- queries ------------------------------------------------------------------
 
     def granting(
         self,
@@ -193,22 +302,17 @@ class Provenance:
         """The rules that admit src -> dst:port (some protocol of ``protos``)."""
         if self.allow_all:
             return [RuleRef("default allow-all: no acls or grants", -1, self.policy.span)]
-        hits = {i for i, a, b in self._by_addr.get(dst, ()) if a <= port <= b}
-        for i in self._broad:
-            if i not in hits and any(
-                a <= port <= b for a, b in self._dst_hits(self._net[i], dst, src_node, dst_node)
-            ):
-                hits.add(i)
         seen: set[int] = set()
         out: list[RuleRef] = []
-        for i in sorted(hits):
-            rule = self._net[i]
-            key = id(rule.rule)
-            if key in seen or not rule.protos & protos:
+        for net in self._port_candidates(dst, port):
+            if net.protos.isdisjoint(protos) or id(net.rule) in seen:
                 continue
-            if self._src(rule).contains_addr(*src):
-                seen.add(key)
-                out.append(self.ref(rule))
+            if net.alias == SELF and not _same_user(src_node, dst_node):
+                continue
+            sources = net.sources or self._src(net)
+            if sources.contains_addr(*src):
+                seen.add(id(net.rule))
+                out.append(self.ref(net))
         return out
 
     def misses(
@@ -223,30 +327,20 @@ class Provenance:
     ) -> list[Miss]:
         """Rules that lack exactly one thing to grant the connection."""
         out: list[Miss] = []
-        for rule in self._net:
-            src_ok = self._src(rule).contains_addr(*src)
-            hits = self._dst_hits(rule, dst, src_node, dst_node)
-            port_ok = any(a <= port <= b for a, b in hits)
-            proto_ok = bool(rule.protos & protos)
+        for net in self._net:
+            src_ok = self._src(net).contains_addr(*src)
+            hits = self._dst_ports(net, dst, src_node, dst_node)
+            port_ok = _in_ports(port, hits)
+            proto_ok = not net.protos.isdisjoint(protos)
             if src_ok and port_ok and not proto_ok:
-                out.append(Miss(self.ref(rule), "proto", f"protocols {sorted(rule.protos)}"))
+                out.append(Miss(self.ref(net), "proto", f"protocols {sorted(net.protos)}"))
             elif src_ok and hits and proto_ok and not port_ok:
-                out.append(Miss(self.ref(rule), "port", f"ports {_ports_text(rule.dsts)}"))
+                out.append(Miss(self.ref(net), "port", f"ports {_ports_text(net.ports)}"))
             elif src_ok and not hits:
-                out.append(Miss(self.ref(rule), "dst", "matches the source, not the destination"))
+                out.append(Miss(self.ref(net), "dst", "matches the source, not the destination"))
             elif port_ok and proto_ok and not src_ok:
-                out.append(Miss(self.ref(rule), "src", "matches the destination, not the source"))
-        merged: dict[tuple[RuleRef, str], Miss] = {}
-        for m in out:
-            key = (m.rule, m.lacks)
-            prev = merged.get(key)
-            if prev is not None and m.lacks == "port" and m.detail != prev.detail:
-                m = Miss(m.rule, "port", f"{prev.detail},{m.detail.removeprefix('ports ')}")
-            merged[key] = m
-        order = {"proto": 0, "port": 1, "src": 2, "dst": 3}
-        ranked = sorted(merged.values(), key=lambda m: order[m.lacks])
-        near = [m for m in ranked if m.lacks != "dst"]
-        return near or ranked
+                out.append(Miss(self.ref(net), "src", "matches the destination, not the source"))
+        return _nearest(out)
 
     # ---- SSH ------------------------------------------------------------------
 
