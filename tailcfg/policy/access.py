@@ -17,7 +17,9 @@ and SSH policy admits, and returns the difference as *facts*:
   that no ``sshUsers`` names (``autogroup:nonroot``).
 
 Devices whose filter and SSH policy are equal on both sides are skipped, so the cost
-follows the size of the change, not devices x rules.
+follows the size of the change, not devices x rules. At the others, only the cells
+(destination, protocol, port range) that a differing filter entry touches are evaluated
+(:mod:`tailcfg.policy.diff_device`); the shapes live in :mod:`tailcfg.policy.diff_facts`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 A diff only changes at devices that some *changed* rule reaches. A rule is changed when
 no rule of the other side means the same (same action, aliases, ports, users, compared
-as sets), or when it names a group, host, ipset or posture whose declaration changed.
+as sets), or when it names a group, host, ipset or posture whose declaration changed
+(an ipset also when reordered, or when a host or ipset it names changed).
 The *dirty* devices are those the changed rules' destinations reach (own addresses or a
 served route); every rule, changed or not, whose destinations reach a dirty device is
 kept, so each dirty device's compiled filter and SSH policy stay exact on both sides;
@@ -12,6 +13,12 @@ A change of autoApprovers makes the devices whose approved routes differ dirty, 
 when the tailnet's subnet routes differ, every rule from ``*`` changed (its sources
 list them). Anything whose reach is not a plain destination alias (``*``, ``via``
 routing, a policy without acls and grants) keeps the whole policies.
+
+When no approved route differs, unchanged rules mean the same on both sides:
+:func:`prune_split` also returns the kept rules both sides hold alike (compiled once,
+for both) and each side's own; from the shared part it drops the ACLs whose ports meet
+no port of an own rule on any device they reach (their entries cannot touch a cell
+that differs), when their sources are devices and their destinations route nothing.
 """
 
 from __future__ import annotations
