@@ -11,8 +11,9 @@ at every other device both sides compile the same kept rules, so they compare eq
 
 A change of autoApprovers makes the devices whose approved routes differ dirty, and,
 when the tailnet's subnet routes differ, every rule from ``*`` changed (its sources
-list them). Anything whose reach is not a plain destination alias (``*``, ``via``
-routing, a policy without acls and grants) keeps the whole policies.
+list them). A destination ``*`` reaches every device. Anything whose reach is not a
+destination alias (``via`` routing, a policy without acls and grants) keeps the whole
+policies.
 
 When no approved route differs, unchanged rules mean the same on both sides:
 :func:`prune_split` also returns the kept rules both sides hold alike (compiled once,
@@ -72,7 +73,7 @@ def _dst_aliases(rule: AclRule | Grant | SshRule) -> list[str] | None:
         out = [d.text.strip() for d in rule.dst]
         if isinstance(rule, Grant) and rule.app:  # companion capabilities land on sources
             out += [s.text.strip() for s in rule.src]
-    return None if "*" in out else out
+    return out
 
 
 def _changed_names(old: Policy, new: Policy) -> frozenset[str]:
