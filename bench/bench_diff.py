@@ -1,8 +1,9 @@
 """Benchmark ``policy diff``: two 2,000-rule policies over 1,000 devices (goal: < 1 s).
 
 The new policy is the old one with a pull request applied: a typical one (a few rules
-change ports, one is removed, one is added, an SSH login is added) and a large one (also
-a group named by ~30 rules gains a member). Prints the phases of ``diff_policies``
+change ports, one is removed, one is added, an SSH login is added), a large one (also
+a group named by ~30 rules gains a member) and a wide one (also a rule to ``*:22``).
+Prints the phases of ``diff_policies``
 (universe, resolvers, prune, compile of the dirty devices, compare, capabilities, group
 with the rules behind each row), the best and median totals, and the goal verdict.
 
@@ -78,9 +79,12 @@ def make_policy(rng: random.Random, rules: int, tags: int, users: int) -> dict[s
     return {"groups": groups, "tagOwners": owners, "acls": acls, "ssh": ssh}
 
 
-def pull_request(rng: random.Random, doc: dict[str, Any], large: bool) -> dict[str, Any]:
+def pull_request(
+    rng: random.Random, doc: dict[str, Any], large: bool, wide: bool = False
+) -> dict[str, Any]:
     """A typical PR (a few ports change, one rule goes, one comes, an SSH login is added);
-    ``large`` also adds a member to a group that about 30 rules name."""
+    ``large`` also adds a member to a group that about 30 rules name; ``wide`` also opens
+    TCP/22 on every device (``*``) to a group."""
     new: dict[str, Any] = json.loads(json.dumps(doc))
     acls = new["acls"]
     for _ in range(3):
@@ -91,6 +95,8 @@ def pull_request(rng: random.Random, doc: dict[str, Any], large: bool) -> dict[s
     new["ssh"][0]["users"].append("deploy")
     if large:
         new["groups"]["group:g1"].append("user199@example.com")
+    if wide:
+        acls.append({"action": "accept", "src": ["group:g5"], "dst": ["*:22"], "proto": "tcp"})
     return new
 
 
@@ -112,14 +118,18 @@ def main() -> None:
     old_doc = make_policy(rng, args.rules, tags, users)
     t_load, old = timed(lambda: load_policy(json.dumps(old_doc, indent=1), "old.json"))
     print(f"policies: {args.rules} rules, {args.devices} devices; load one: {t_load:.3f} s")
-    for large in (False, True):
-        new_doc = pull_request(rng, old_doc, large)
+    for name, large, wide in (
+        ("typical", False, False),
+        ("large", True, False),
+        ("wide", False, True),
+    ):
+        new_doc = pull_request(rng, old_doc, large, wide)
         new = load_policy(json.dumps(new_doc, indent=1), "new.json")
         totals = []
         for _ in range(args.repeat):
             t_total, result = timed(lambda: diff_policies(old, new, nodes=nodes))  # noqa: B023
             totals.append(t_total)
-        print(f"-- {'large' if large else 'typical'} pull request")
+        print(f"-- {name} pull request")
         phases(old, new, nodes, args.repeat)
         best, med = min(totals), statistics.median(totals)
         verdict = "goal met" if med < GOAL_S else "GOAL MISSED"
