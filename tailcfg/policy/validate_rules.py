@@ -6,17 +6,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from tailcfg.hujson import JsonPath
+from tailcfg.policy.ports import (
+    ALL_PORTS,
+    PORTED_PROTOCOLS,
+    PortError,
+    parse_ports,
+    port_range,
+    proto_number,
+    split_alias_ports,
+    split_ip_spec,
+)
 from tailcfg.policy.validate_context import Context, aliases, quoted, strings
 from tailcfg.policy.validate_refs import check_alias
-from tailcfg.policy.validate_syntax import (
-    PORT_PROTOCOLS,
-    Kind,
-    alias_kind,
-    parse_ip_or_prefix,
-    parse_ports,
-    parse_proto,
-    split_alias_ports,
-)
+from tailcfg.policy.validate_syntax import Kind, alias_kind, parse_ip_or_prefix
 
 SELF = "autogroup:self"
 SELF_SOURCES_MESSAGE = "autogroup:self can only be used with users, groups, or supported autogroups"
@@ -32,16 +34,16 @@ def _proto(rule: Mapping[str, Any]) -> int | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return parse_proto(value)
-    except ValueError:
+        return proto_number(value)
+    except PortError:
         return None
 
 
-def _parsed_dst(dst: str) -> tuple[str, list[tuple[int, int]]] | None:
+def _parsed_dst(dst: str) -> tuple[str, tuple[tuple[int, int], ...]] | None:
     try:
         alias, ports = split_alias_ports(dst)
         return alias, parse_ports(ports)
-    except ValueError:
+    except PortError:
         return None
 
 
@@ -58,14 +60,9 @@ def _acl_dst_key(rule: Mapping[str, Any]) -> str:
 
 def _parse_acl_dst(ctx: Context, path: JsonPath, dst: str) -> None:
     try:
-        _alias, ports = split_alias_ports(dst)
-    except ValueError as exc:
+        port_range(split_alias_ports(dst)[1])
+    except PortError as exc:
         ctx.parse_error(path, f"dst={quoted(dst)}: {exc}", "port")
-        return
-    try:
-        parse_ports(ports)
-    except ValueError as exc:
-        ctx.parse_error(path, f"dst={quoted(dst)}: port range {quoted(ports)}: {exc}", "port")
 
 
 def parse_acls(ctx: Context) -> None:
@@ -78,8 +75,8 @@ def parse_acls(ctx: Context) -> None:
                     _parse_acl_dst(ctx, dst_path, dst)
             elif key == "proto" and isinstance(value, str) and value:
                 try:
-                    parse_proto(value)
-                except ValueError as exc:
+                    proto_number(value)
+                except PortError as exc:
                     ctx.parse_error((*path, key), str(exc), "proto")
         if "action" not in rule:
             ctx.parse_error(path, 'action="" is not supported', "action")
@@ -88,25 +85,21 @@ def parse_acls(ctx: Context) -> None:
 def _parse_ip(ctx: Context, path: JsonPath, spec: str) -> None:
     if spec == "*":
         return
-    if ":" not in spec:
-        proto_text, ports = None, spec
-    else:
-        parts = spec.split(":")
-        if len(parts) != 2:
-            message = f"expected only one colon in Internet protocol and port type, got: {spec}"
-            ctx.parse_error(path, message, "port")
-            return
-        proto_text, ports = parts
+    try:
+        proto_text, ports = split_ip_spec(spec)
+    except PortError as exc:
+        ctx.parse_error(path, str(exc), "port")
+        return
     try:
         if proto_text is not None:
-            parse_proto(proto_text)
-    except ValueError as exc:
+            proto_number(proto_text)
+    except PortError as exc:
         ctx.parse_error(path, str(exc), "proto")
         return
     try:
-        parse_ports(ports)
-    except ValueError as exc:
-        ctx.parse_error(path, f"port range {quoted(ports)}: {exc}", "port")
+        port_range(ports)
+    except PortError as exc:
+        ctx.parse_error(path, str(exc), "port")
 
 
 def parse_grants(ctx: Context) -> None:
@@ -149,9 +142,9 @@ def _check_acl(ctx: Context, path: JsonPath, rule: Mapping[str, Any]) -> None:
             parsed.append((dst_path, *entry))
             check_alias(ctx, dst_path, entry[0], section="acls", side="dst")
     proto = _proto(rule)
-    if proto is not None and proto not in PORT_PROTOCOLS:
+    if proto is not None and proto not in PORTED_PROTOCOLS:
         for dst_path, _alias, ports in parsed:
-            if ports != [(0, 65535)]:
+            if ports != ALL_PORTS:
                 message = (
                     f"protocol does not support specific ports: {quoted(str(rule['proto']))}, "
                     'only "*" is allowed'
@@ -227,10 +220,10 @@ def _check_ip_protocols(ctx: Context, path: JsonPath, rule: Mapping[str, Any]) -
         if not colon or ports == "*" or ":" in ports:
             continue
         try:
-            proto = parse_proto(proto_text)
-        except ValueError:
+            proto = proto_number(proto_text)
+        except PortError:
             continue
-        if proto not in PORT_PROTOCOLS:
+        if proto not in PORTED_PROTOCOLS:
             message = (
                 f"protocol does not support specific ports: {quoted(proto_text)}, "
                 'only "*" is allowed'

@@ -1,8 +1,10 @@
 """Parsers for the small languages inside policy strings, with the server's error texts.
 
-Ports (``22``, ``80,443``, ``8000-8100``, ``*``), IP protocols (names and IANA
-numbers), Go durations (``time.ParseDuration``, used by SSH ``checkPeriod``), IP
-addresses and prefixes, and the alias kinds (tag, group, user, host, ...).
+Go durations (``time.ParseDuration``, used by SSH ``checkPeriod``), IP addresses and
+prefixes, and the alias kinds (tag, group, user, host, ...). Ports (``22``,
+``80,443``, ``8000-8100``, ``*``) and IP protocols (names and IANA numbers) are read by
+the engine's parser, :mod:`tailcfg.policy.ports`; ``parse_ports``, ``parse_proto`` and
+``split_alias_ports`` here are that parser under the validator's names.
 Each parser raises :class:`ValueError` whose text is the server's wording.
 """
 
@@ -12,27 +14,16 @@ import ipaddress
 import re
 from enum import StrEnum
 
+from tailcfg.policy import ports
+from tailcfg.policy.ports import go_quote as go_quote
+from tailcfg.policy.ports import split_alias_ports as split_alias_ports
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-# IANA numbers of the protocol names the server knows.
-PROTOCOLS: dict[str, int] = {
-    "icmp": 1,
-    "igmp": 2,
-    "ipv4": 4,
-    "ip-in-ip": 4,
-    "tcp": 6,
-    "egp": 8,
-    "igp": 9,
-    "udp": 17,
-    "gre": 47,
-    "esp": 50,
-    "ah": 51,
-    "ipv6-icmp": 58,
-    "sctp": 132,
-    "fc": 133,
-}
 # Protocols whose rules may name specific ports; all others allow only "*".
-PORT_PROTOCOLS = frozenset({6, 17, 132})
+PORT_PROTOCOLS = ports.PORTED_PROTOCOLS
+# A protocol name or IANA number (0-255, no leading zeros) to its number.
+parse_proto = ports.proto_number
 
 # Autogroups Tailscale defines. Roles (admin, owner, ...) select users by role.
 AUTOGROUPS = frozenset(
@@ -71,28 +62,6 @@ class Kind(StrEnum):
     IPSET = "ipset"
     HOST = "host"
     INVALID = "invalid"
-
-
-def go_quote(text: str) -> str:
-    """Go's ``strconv.Quote`` for the strings that appear in policy errors."""
-    out = ['"']
-    specials = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-    specials["\v"] = "\\v"
-    for ch in text:
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch in specials:
-            out.append(specials[ch])
-        elif ch.isprintable() or ch == " ":
-            out.append(ch)
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
 
 
 def _time_quote(text: str) -> str:
@@ -179,56 +148,9 @@ def format_go_duration(ns: int) -> str:
     return sign + text
 
 
-def _port(text: str, which: str) -> int:
-    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
-        raise ValueError(f"invalid {which} integer")
-    return int(text)
-
-
 def parse_ports(spec: str) -> list[tuple[int, int]]:
     """``*``, ``22``, ``80,443``, ``8000-8100`` to inclusive ranges."""
-    if spec == "*":
-        return [(0, 65535)]
-    ranges = []
-    for part in spec.split(","):
-        first_text, dash, last_text = part.partition("-")
-        first = _port(first_text, "first")
-        last = _port(last_text, "last") if dash else first
-        if first == 0:
-            raise ValueError("first port must be >0, or use '*'")
-        if first > last:
-            raise ValueError(f"invalid port range: first port {first} is greater than last {last}")
-        ranges.append((first, last))
-    return ranges
-
-
-def split_alias_ports(dst: str) -> tuple[str, str]:
-    """Split an ACL destination ``alias:ports`` at its last colon (``[v6]:ports`` too)."""
-    if dst.startswith("["):
-        close = dst.find("]")
-        if close != -1 and dst[close + 1 : close + 2] == ":":
-            return dst[1:close], dst[close + 2 :]
-    alias, colon, ports = dst.rpartition(":")
-    if not colon:
-        raise ValueError("missing port: use alias:port, alias:* or alias:first-last")
-    return alias, ports
-
-
-def parse_proto(text: str) -> int:
-    """A protocol name or IANA number (0-255, no leading zeros) to its number."""
-    lowered = text.lower()
-    if lowered in PROTOCOLS:
-        return PROTOCOLS[lowered]
-    if text.isascii() and text.isdigit():
-        if text[0] == "0":
-            raise ValueError(f"leading 0 not permitted in protocol number: {go_quote(text)}")
-        if int(text) > 255:
-            raise ValueError(f"protocol number out of range (0-255): {int(text)}")
-        return int(text)
-    raise ValueError(
-        f"proto name {go_quote(text)} not known; "
-        "use protocol number 0-255 or protocol name (icmp, tcp, udp, etc.)"
-    )
+    return list(ports.parse_ports(spec))
 
 
 def parse_ip_or_prefix(text: str) -> IPNetwork:
