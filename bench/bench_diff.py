@@ -3,9 +3,9 @@
 The new policy is the old one with a pull request applied: a typical one (a few rules
 change ports, one is removed, one is added, an SSH login is added), a large one (also
 a group named by ~30 rules gains a member) and a wide one (also a rule to ``*:22``).
-Prints the phases of ``diff_policies``
-(universe, resolvers, prune, compile of the dirty devices, compare, capabilities, group
-with the rules behind each row), the best and median totals, and the goal verdict.
+Prints the phases of ``diff_policies`` (universe, resolvers, prune, compile of the dirty
+devices, compare, capabilities, group with the rules behind each row), the best and
+median totals, and the goal verdict.
 
     .venv/bin/python bench/bench_diff.py [--rules 2000] [--devices 1000] [--repeat 3]
 """
