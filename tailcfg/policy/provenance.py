@@ -309,8 +309,12 @@ class Provenance:
                 continue
             if net.alias == SELF and not _same_user(src_node, dst_node):
                 continue
-            sources = net.sources or self._src(net)
-            if sources.contains_addr(*src):
+            sources = net.sources
+            if sources is None:
+                sources = self._src(net)
+            if src in sources.points or (
+                sources.ranges is not None and sources.ranges.contains_addr(*src)
+            ):
                 seen.add(id(net.rule))
                 out.append(self.ref(net))
         return out
