@@ -11,6 +11,7 @@ by device and only when asked (a diff reads the filters of the devices that can 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,13 +133,30 @@ class Universe:
         return Side(policy, resolver or Resolver(policy, self.nodes))
 
 
-def _dst_literals(policy: Policy) -> Iterator[str]:
+def _ipset_prefixes(resolver: Resolver, name: str) -> Iterator[str]:
+    """An ipset's addresses (adds minus removes, nested sets and hosts) as CIDR prefixes."""
+    for target in resolver.dst_targets(name):
+        iv = addrs.parse_interval(target)
+        if iv is None:
+            continue
+        version, lo, hi = iv
+        cls = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+        for net in ipaddress.summarize_address_range(cls(lo), cls(hi)):
+            yield str(net)
+
+
+def _dst_literals(policy: Policy, *, symbolic: bool) -> Iterator[str]:
     hosts = {k: h.value.text.strip() for k, h in policy.hosts.items()}
     refs: list[Ref] = [d for a in policy.acls for d in a.dst]
     names = [_alias(r.text) for r in refs] + [d.text.strip() for g in policy.grants for d in g.dst]
+    ipsets: Resolver | None = None
     for name in names:
         if name == "autogroup:internet":
             yield from ("0.0.0.0/0", "::/0")
+        elif symbolic and name in policy.ipsets:
+            # Without --nodes nothing holds an ipset's addresses: stand-in routers do.
+            ipsets = ipsets or Resolver(policy, ())
+            yield from _ipset_prefixes(ipsets, name)
         elif name in hosts:
             yield hosts[name]
         elif addrs.parse_interval(name) is not None:
@@ -199,7 +217,10 @@ def _with_others(policy: Policy) -> Policy:
 
 def build_universe(old: Policy, new: Policy, nodes: Sequence[Node] | None) -> Universe:
     """The devices to compare on: ``nodes`` (if any) plus stand-ins for both policies."""
-    literals = sorted(set(_dst_literals(old)) | set(_dst_literals(new)))
+    symbolic = nodes is None
+    literals = sorted(
+        set(_dst_literals(old, symbolic=symbolic)) | set(_dst_literals(new, symbolic=symbolic))
+    )
     union = _union_policy(old, new)
     if nodes is None:
         union = _with_others(union)

@@ -9,9 +9,8 @@ whole rendered diff and that the pruned diff equals a full compile (as
 ``test_diff_properties.test_pruning_changes_nothing`` compares them).
 
 The ipsets are named both as a source (``ipset:s -> tag:web:22``) and as a destination
-(``ann -> ipset:s:443``). Without ``--nodes`` the destination side shows nothing: the
-symbolic universe places stand-in routers for addresses a rule names directly (a host),
-not for the addresses of an ipset, so only the source rule tells there.
+(``ann -> ipset:s:443``). Without ``--nodes`` the symbolic universe places stand-in
+routers for every address a rule's destination holds, an ipset's included.
 
 Then a hypothesis property: a generated policy, 1-3 small edits of the kind a pull
 request makes, and the pruned diff equals the full-compile diff.
@@ -94,8 +93,9 @@ CASES: dict[str, tuple[str, str, str, str]] = {
         policy_text('"ipset:s": ["add 100.64.1.0/30", "remove two"]'),
         policy_text('"ipset:s": ["remove two", "add 100.64.1.0/30"]'),
         "Access gained:\n"
+        "  + ann@example.com -> two (100.64.1.2): 443  by new.hujson:7 (acls[1])\n"
         "  + two (100.64.1.2) -> tag:web: 22  by new.hujson:6 (acls[0])\n"
-        "1 gained\n",
+        "2 gained\n",
         "Access gained:\n"
         "  + ann@example.com -> web-2: 443  by new.hujson:7 (acls[1])\n"
         "  + web-2 (tag:web), two (100.64.1.2) -> web-1, web-2: 22  by new.hujson:6 (acls[0])\n"
@@ -106,12 +106,14 @@ CASES: dict[str, tuple[str, str, str, str]] = {
         policy_text('"ipset:s": ["two"]'),
         policy_text('"ipset:s": ["two"]', host="100.64.1.1"),
         "Access gained:\n"
+        "  + ann@example.com -> two (100.64.1.1): 443  by new.hujson:7 (acls[1])\n"
         "  + two (100.64.1.1) -> tag:web: 22  by new.hujson:6 (acls[0])\n"
         "Access lost:\n"
+        "  - ann@example.com -> two (100.64.1.2): 443  was old.hujson:7 (acls[1])\n"
         "  - two (100.64.1.2) -> tag:web: 22  was old.hujson:6 (acls[0])\n"
         "Declarations:\n"
         "  ~ hosts two changed: +100.64.1.1 -100.64.1.2\n"
-        "1 gained, 1 lost, 1 declaration changed\n",
+        "2 gained, 2 lost, 1 declaration changed\n",
         "Access gained:\n"
         "  + ann@example.com -> web-1: 443  by new.hujson:7 (acls[1])\n"
         "  + web-1 (tag:web) -> web-1, web-2: 22  by new.hujson:6 (acls[0])\n"
@@ -127,12 +129,14 @@ CASES: dict[str, tuple[str, str, str, str]] = {
         policy_text('"ipset:in": ["100.64.1.1"], "ipset:s": ["ipset:in"]'),
         policy_text('"ipset:in": ["100.64.1.2"], "ipset:s": ["ipset:in"]'),
         "Access gained:\n"
+        "  + ann@example.com -> two (100.64.1.2): 443  by new.hujson:7 (acls[1])\n"
         "  + two (100.64.1.2) -> tag:web: 22  by new.hujson:6 (acls[0])\n"
         "Access lost:\n"
         "  - 100.64.1.1 -> tag:web: 22  was old.hujson:6 (acls[0])\n"
+        "  - ann@example.com -> 100.64.1.1: 443  was old.hujson:7 (acls[1])\n"
         "Declarations:\n"
         "  ~ ipsets ipset:in changed: +100.64.1.2 -100.64.1.1\n"
-        "1 gained, 1 lost, 1 declaration changed\n",
+        "2 gained, 2 lost, 1 declaration changed\n",
         "Access gained:\n"
         "  + ann@example.com -> web-2: 443  by new.hujson:7 (acls[1])\n"
         "  + web-2 (tag:web) -> web-1, web-2: 22  by new.hujson:6 (acls[0])\n"
