@@ -14,7 +14,7 @@ import ipaddress
 import re
 from enum import StrEnum
 
-from tailcfg.policy import ports
+from tailcfg.policy import ports, resolve
 from tailcfg.policy.ports import go_quote as go_quote
 from tailcfg.policy.ports import split_alias_ports as split_alias_ports
 
@@ -25,24 +25,8 @@ PORT_PROTOCOLS = ports.PORTED_PROTOCOLS
 # A protocol name or IANA number (0-255, no leading zeros) to its number.
 parse_proto = ports.proto_number
 
-# Autogroups Tailscale defines. Roles (admin, owner, ...) select users by role.
-AUTOGROUPS = frozenset(
-    {
-        "autogroup:internet",
-        "autogroup:member",
-        "autogroup:tagged",
-        "autogroup:self",
-        "autogroup:danger-all",
-        "autogroup:nonroot",
-        "autogroup:shared",
-        "autogroup:admin",
-        "autogroup:owner",
-        "autogroup:it-admin",
-        "autogroup:network-admin",
-        "autogroup:billing-admin",
-        "autogroup:auditor",
-    }
-)
+# Autogroups Tailscale defines (one list, the engine's). Roles select users by role.
+AUTOGROUPS = resolve.AUTOGROUPS
 
 _NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9}
 _NS.update({"m": 60 * 10**9, "h": 3600 * 10**9})
