@@ -22,7 +22,10 @@ def compile_cmd(
     ] = None,
 ) -> int:
     """Compile POLICY for the devices in NODES: packet filters, SSH policies, peers (JSON)."""
-    typer.echo(json.dumps(compile_file(policy, nodes, node=node), indent=2))
+    result = compile_file(policy, nodes, node=node)
+    typer.echo(json.dumps(result, indent=2))
+    for item in result.get("skipped", ()):
+        typer.echo(f"{item['at']}: warning[skipped]: {item['rule']}: {item['reason']}", err=True)
     return 0
 
 

@@ -11,16 +11,14 @@ import re
 from collections.abc import Iterator
 
 from tailcfg.errors import PolicyError
-from tailcfg.policy import addrs
+from tailcfg.policy import addrs, capabilities
+from tailcfg.policy.capabilities import CapVerdict
 from tailcfg.policy.model import Policy, Ref
 from tailcfg.policy.ports import PortError, parse_dst, parse_ip_spec, parse_proto
 from tailcfg.source import Diagnostic, Span
 
 SELF = "autogroup:self"
 _SELF_OK = ("autogroup:member",)
-_RESERVED_OK = frozenset(
-    f"tailscale.com/cap/{x}" for x in ("drive", "relay", "webui", "kubernetes", "tsidp", "secrets")
-)
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9}
 _UNITS["h"] = 3600 * 10**9
 _DUR = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
@@ -184,11 +182,8 @@ def _grant_semantic(policy: Policy) -> None:
                 raise _fail(
                     g.loc.child("app").span, "capability name must have the form {domain}/{path}"
                 )
-            if cap.startswith("tailscale.com/") and cap not in _RESERVED_OK:
-                raise _fail(
-                    g.loc.child("app").span,
-                    "capability name must not be in the tailscale.com domain",
-                )
+            if capabilities.verdict(cap) is CapVerdict.REFUSED:
+                raise _fail(g.loc.child("app").span, capabilities.REFUSED_MESSAGE)
         dsts = [d.text.strip() for d in g.dst]
         if g.has_app and "autogroup:internet" in dsts:
             raise _fail(g.span, "cannot use app grants with autogroup:internet")

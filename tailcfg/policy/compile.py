@@ -13,7 +13,7 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
-from tailcfg.policy import addrs
+from tailcfg.policy import addrs, recorder
 from tailcfg.policy.addrs import Interval
 from tailcfg.policy.compiled import CompiledNode, CompiledPolicy
 from tailcfg.policy.filters import (
@@ -309,6 +309,8 @@ def compile_nodes(policy: Policy, resolver: Resolver, *, check_url: str) -> Comp
     """Compile every device of ``resolver`` (see :func:`tailcfg.policy.engine.compile_policy`)."""
     c = _Compiler(build_rules(policy, resolver), resolver)
     filters = {n.name: c.node_filter(n) for n in resolver.nodes}
+    for name, rules in recorder.upload_rules(policy, resolver).items():
+        filters[name] = [*filters[name], *rules]
     peers = peer_map(resolver, filters, c.via_pairs())
     out: dict[str, CompiledNode] = {}
     sshc = SshCompiler(policy, resolver, check_url=check_url)

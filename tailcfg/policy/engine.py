@@ -141,6 +141,40 @@ def compile_file(
         raise TailcfgError(f"{nodes_path}: no node named {node!r}")
     policy = load_policy(text, str(path), users=users_of(nodes))
     compiled = compile_policy(policy, nodes)
-    if node is not None:
-        return {"nodes": {node: compiled.nodes[node].to_json()}}
-    return compiled.to_json()
+    out: dict[str, Any] = (
+        {"nodes": {node: compiled.nodes[node].to_json()}}
+        if node is not None
+        else compiled.to_json()
+    )
+    skipped = skipped_destinations(policy, Resolver(policy, nodes))
+    if skipped:
+        out["skipped"] = skipped
+    return out
+
+
+def skipped_destinations(policy: Policy, r: Resolver) -> list[dict[str, str]]:
+    """Service destinations compiled to nothing: no device in the topology hosts them.
+
+    A grant to ``svc:web`` reaches the service's virtual addresses on its hosts; when the
+    devices file declares no host for it (its ``services`` list), the destination is left
+    out of every filter, and this says so instead of dropping it silently.
+    """
+    out: list[dict[str, str]] = []
+    rules = [("grants", g.index, g.dst, False) for g in policy.grants]
+    rules += [("acls", a.index, a.dst, True) for a in policy.acls]
+    for section, index, dsts, has_ports in rules:
+        for ref in dsts:
+            alias = ref.text.strip()
+            if has_ports:
+                alias = alias.rpartition(":")[0]
+            if alias.startswith("svc:") and not r.service_intervals(alias):
+                out.append(
+                    {
+                        "at": ref.span.render(),
+                        "rule": f"{section}[{index}]",
+                        "alias": alias,
+                        "reason": f"no device hosts {alias} in the devices file (its services "
+                        "list gives a service's addresses and hosts)",
+                    }
+                )
+    return out

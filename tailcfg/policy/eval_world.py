@@ -101,16 +101,32 @@ def _user_refs(policy: Policy) -> Iterator[str]:
     yield from (r.text for r in policy.auto_approvers.exit_node)
 
 
-def policy_names(policy: Policy, nodes: Sequence[Node]) -> Names:
-    """The users, groups, tags and hosts a test may name."""
+def _test_users(policy: Policy) -> Iterator[str]:
+    """Users that ``tests`` and ``sshTests`` name as sources (and sshTests destinations)."""
+    for t in policy.tests:
+        if t.src is not None:
+            yield t.src.text
+    for st in policy.ssh_tests:
+        if st.src is not None:
+            yield st.src.text
+        yield from (d.text for d in st.dst)
+
+
+def policy_names(policy: Policy, nodes: Sequence[Node], *, symbolic: bool = False) -> Names:
+    """The users, groups, tags and hosts a test may name.
+
+    The tailnet's users are the policy's (the captures give them) or, failing that, every
+    user the rules name. ``symbolic`` (no ``--nodes``, no user list): offline, tailcfg cannot
+    know the tailnet's users, so a user a test names is taken to be one (any login form:
+    ``name@example.com``, ``name@github``, ``name@passkey``), with a device of its own.
+    """
     if policy.users:
         users = {u.strip().lower() for u in policy.users}
     else:
-        users = {
-            t.strip().lower()
-            for t in set(_user_refs(policy))
-            if classify(t.strip()).kind is Kind.USER
-        }
+        refs = set(_user_refs(policy))
+        if symbolic:
+            refs.update(_test_users(policy))
+        users = {t.strip().lower() for t in refs if classify(t.strip()).kind is Kind.USER}
     users |= {n.user.lower() for n in nodes if n.user and not n.tags}
     return Names(
         users=frozenset(users),
@@ -181,7 +197,7 @@ class World:
         self.policy = policy
         self.topology = nodes is not None
         real = tuple(nodes or ())
-        self.names = policy_names(policy, real)
+        self.names = policy_names(policy, real, symbolic=not self.topology)
         extra = _standins(policy, self.names, real, dst_literals)
         self.nodes: tuple[Node, ...] = real + tuple(extra)
         self.standins = frozenset(n.name for n in extra)
@@ -335,6 +351,11 @@ def _standins(
         if not r.devices_for(tag):
             v4, v6 = alloc.pair()
             extra.append(Node(f"{STANDIN}{tag}", v4, v6, tags=(tag,)))
+    for name in _test_services(policy):
+        if not r.service_intervals(name):
+            v4, v6 = alloc.pair()
+            host = Node(f"{STANDIN}{name}", v4, v6)
+            extra.append(host.with_service(name, alloc.pair()))
     for lit in dict.fromkeys(dst_literals):
         iv = addrs.parse_interval(lit)
         if iv is None or r.node_by_ip(lit) is not None or _routers(r, iv):
@@ -345,6 +366,17 @@ def _standins(
             Node(f"{STANDIN}{lit}", v4, v6, routable_ips=(route,), approved_routes=(route,))
         )
     return extra
+
+
+def _test_services(policy: Policy) -> list[str]:
+    """Services (``svc:NAME``) that ``tests`` destinations name, in first-seen order."""
+    found: dict[str, None] = {}
+    for t in policy.tests:
+        for ref in (*t.accept, *t.deny):
+            host = ref.text.strip().rpartition(":")[0]
+            if host.startswith("svc:"):
+                found.setdefault(host)
+    return list(found)
 
 
 def _routers(r: Resolver, iv: addrs.Interval) -> list[Node]:

@@ -45,13 +45,31 @@ class AliasKind(StrEnum):
     IP = "ip"
     HOST = "host"
     IPSET = "ipset"
+    SERVICE = "service"
     INVALID = "invalid"
 
+
+# Autogroups that select the devices of users holding a role in the tailnet. Roles come
+# from the devices file (a device's ``roles``: its user's roles); the Owner is an Admin too
+# (the captures show the owner's device with both the is-owner and is-admin capability).
+ROLE_AUTOGROUPS = frozenset(
+    {
+        "autogroup:admin",
+        "autogroup:owner",
+        "autogroup:it-admin",
+        "autogroup:network-admin",
+        "autogroup:billing-admin",
+        "autogroup:auditor",
+    }
+)
+# The legacy plural, documented as still working: the same devices as autogroup:member.
+MEMBERS_LEGACY = "autogroup:members"
 
 AUTOGROUPS = frozenset(
     {
         "autogroup:internet",
         "autogroup:member",
+        "autogroup:members",
         "autogroup:tagged",
         "autogroup:self",
         "autogroup:danger-all",
@@ -84,6 +102,8 @@ def alias_kind(text: str) -> AliasKind:
         return AliasKind.AUTOGROUP
     if s.startswith("ipset:"):
         return AliasKind.IPSET
+    if s.startswith("svc:"):
+        return AliasKind.SERVICE
     if s and ":" not in s:
         return AliasKind.HOST
     return AliasKind.INVALID
@@ -170,6 +190,15 @@ class Resolver:
         self._pos: dict[str, int] | None = pos if len(pos) == len(self.nodes) else None
         self.members = tuple(n for n in self.nodes if not n.tags)
         self.tagged = tuple(n for n in self.nodes if n.tags)
+        self._vips: dict[str, list[Interval]] = {}
+        for n in self.nodes:
+            for name, vip in n.service_vips:
+                parsed = addrs.parse_addr(vip)
+                if parsed is None:
+                    continue
+                known = self._vips.setdefault(name, [])
+                if (iv := (parsed[0], parsed[1], parsed[1])) not in known:
+                    known.append(iv)
         self._sorted_ips = sorted(self._by_ip)
         self._routes = {n.name: self._compute_routes(n) for n in self.nodes}
         seen: dict[str, None] = {}
@@ -297,8 +326,10 @@ class Resolver:
         if kind is AliasKind.TAG:
             return tuple(self._by_tag.get(s, ()))
         if kind is AliasKind.AUTOGROUP:
-            if s in ("autogroup:member", "autogroup:self"):
+            if s in ("autogroup:member", MEMBERS_LEGACY, "autogroup:self"):
                 return self.members
+            if s in ROLE_AUTOGROUPS:
+                return self.with_role(s.removeprefix("autogroup:"))
             if s == "autogroup:tagged":
                 return self.tagged
             if s == "autogroup:danger-all":
@@ -317,11 +348,22 @@ class Resolver:
         pos = self._pos
         return tuple(sorted(by_name.values(), key=lambda n: pos[n.name]))
 
+    def with_role(self, role: str) -> tuple[Node, ...]:
+        """Untagged devices whose user holds ``role`` (an Owner is an Admin too)."""
+        wanted = {role, "owner"} if role == "admin" else {role}
+        return tuple(n for n in self.members if wanted.intersection(n.roles))
+
+    def service_intervals(self, name: str) -> list[Interval]:
+        """The virtual addresses of service ``name`` (empty when no device hosts it)."""
+        return list(self._vips.get(name, ()))
+
     def literal_intervals(self, alias: str) -> list[Interval]:
-        """Addresses of an IP, hosts or ipset alias (an ipset's adds minus its removes)."""
+        """Addresses of an IP, hosts, ipset or service alias (an ipset's adds minus removes)."""
         s = alias.strip()
         if alias_kind(s) is AliasKind.IPSET:
             return self.ipset_intervals(s)
+        if alias_kind(s) is AliasKind.SERVICE:
+            return self.service_intervals(s)
         iv = self.literal_interval(s)
         return [iv] if iv else []
 
@@ -380,7 +422,7 @@ class Resolver:
             return [(4, 0, (1 << 32) - 1), (6, 0, (1 << 128) - 1)]
         if s in ("autogroup:internet", "autogroup:self"):
             return []
-        if kind in (AliasKind.IP, AliasKind.HOST, AliasKind.IPSET):
+        if kind in (AliasKind.IP, AliasKind.HOST, AliasKind.IPSET, AliasKind.SERVICE):
             return self.literal_intervals(s)
         out: list[Interval] = []
         for n in self.devices_for(s):

@@ -8,9 +8,11 @@ mapping the login's local part to itself. Check rules come before accept rules.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
+from tailcfg.policy import recorder
 from tailcfg.policy.addrs import Interval, addr_str
 from tailcfg.policy.model import Policy, SshRule
 from tailcfg.policy.nodes import Node
@@ -74,6 +76,7 @@ class _Plan:
             if rule.action.strip() == "check"
             else dict(ACCEPT_ACTION)
         )
+        self.action.update(recorder.action_fields(rule, r))
         self.accept_env = [e.text for e in rule.accept_env]
         dsts = [d.text.strip() for d in rule.dst]
         self.has_self = SELF in dsts
@@ -106,7 +109,7 @@ class _Plan:
         out: dict[str, Any] = {
             "principals": principals,
             "sshUsers": users,
-            "action": dict(self.action),
+            "action": copy.deepcopy(self.action),
         }
         if self.accept_env:
             out["acceptEnv"] = list(self.accept_env)

@@ -55,6 +55,9 @@ def dst_targets(dst: Dst, world: World, src: SrcPoint) -> list[list[Holder]]:
     if alias.text == "autogroup:self":
         owned = world.same_owner(src.node) if src.node is not None else ()
         return [[world.device_holder(n)] for n in owned]
+    if alias.kind is Kind.SERVICE:
+        vips = world.resolver.service_intervals(alias.text)
+        return [world.holders(addrs.render(vips[0]))] if vips else [[]]
     literal = alias.text
     if alias.kind is Kind.HOST:
         literal = single_host_ip(world.names.hosts[alias.text]) or ""

@@ -9,7 +9,8 @@ destinations the server rejects outright with its own wording
 ``autogroup:member``/``tagged``); ``proto`` is a name or an IANA number; each
 ``accept``/``deny`` entry is ``host:port`` with exactly one port (1-65535) and a
 single-host destination: an IPv4 address, a bracketed IPv6 address, a tag, a hosts
-alias naming one address, or ``autogroup:self`` when the source is a user or group.
+alias naming one address, a Tailscale Service (``svc:web:443``), or ``autogroup:self``
+when the source is a user or group.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Kind(StrEnum):
     IP = "ip"
     AUTOGROUP = "autogroup"
     IPSET = "ipset"
+    SERVICE = "service"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,7 @@ def classify(text: str) -> Alias:
         ("group:", Kind.GROUP),
         ("tag:", Kind.TAG),
         ("ipset:", Kind.IPSET),
+        ("svc:", Kind.SERVICE),
     ):
         if text.startswith(prefix):
             return Alias(kind, text)
@@ -145,6 +148,8 @@ def check_src(text: str, names: Names) -> Alias | str:
             return f"src {text!r} is not a valid test source"
         case Kind.IPSET:
             return f"src {text!r}: ipsets are not supported as a test source"
+        case Kind.SERVICE:
+            return f"src {text!r}: a Tailscale Service is never a source"
     return alias
 
 
@@ -217,6 +222,8 @@ def _dst_alias_problem(alias: Alias, names: Names, src: Alias) -> str | None:
             return "autogroup:self as a test destination needs a user or group src"
         case Kind.GROUP if text not in names.groups:
             return f"dst {text!r}: group not found"
+        case Kind.SERVICE:
+            return None
     return f"dst {text!r} is not a single host (use a tag, a host or an IP)"
 
 

@@ -27,6 +27,7 @@ from tailcfg.policy.validate_refs import (
     any_strings,
     check_auto_approvers,
     check_ipsets,
+    check_legacy_members,
     check_node_attrs,
     check_postures,
     check_tag_owners,
@@ -39,7 +40,7 @@ from tailcfg.policy.validate_rules import check_acls, check_grants, parse_acls, 
 from tailcfg.policy.validate_ssh import check_ssh, check_ssh_tests, parse_ssh
 from tailcfg.source import Diagnostic, Severity
 
-__all__ = ["check", "tailnet_domains", "validate", "warnings"]
+__all__ = ["check", "tailnet_domains", "unverified", "validate", "warnings"]
 
 _PARSERS = (
     parse_groups,
@@ -60,7 +61,10 @@ _CHECKS = (
     check_ipsets,
     check_postures,
     check_ssh_tests,
+    check_legacy_members,
 )
+# Top-level keys the schema lets through whose acceptance by the server is not known.
+_UNVERIFIED_KEYS = ("nodeVisibility",)
 # Sections whose strings can reference groups, hosts and tags.
 _USING_SECTIONS = (
     "acls",
@@ -101,7 +105,7 @@ def validate(
     the check that ``user:*@domain`` / ``localpart:*@domain`` name the tailnet's
     own domain; without either it is skipped.
     """
-    return _validate(doc, canonical_value(doc.value), users=users, domains=domains)
+    return _validate(doc, canonical_value(doc.value), users=users, domains=domains)[0]
 
 
 def check(
@@ -110,9 +114,19 @@ def check(
     users: Sequence[Any] | None = None,
     domains: Iterable[str] | None = None,
 ) -> tuple[list[Diagnostic], list[Diagnostic]]:
-    """``(validate(doc), warnings(doc))``, sharing the work of both."""
+    """``(validate(doc), warnings)``, sharing the work of both.
+
+    The warnings are first the ``unverified`` constructs (the server's answer to them is
+    not known), then the hints (legacy spellings), then declarations nothing uses.
+    """
     value = canonical_value(doc.value)
-    return _validate(doc, value, users=users, domains=domains), _warnings(doc, value)
+    errors, unverified = _validate(doc, value, users=users, domains=domains)
+    return errors, [*unverified, *_warnings(doc, value)]
+
+
+def unverified(doc: Document) -> list[Diagnostic]:
+    """The constructs of ``doc`` whose acceptance by the server is not known."""
+    return _validate(doc, canonical_value(doc.value), users=None, domains=None)[1]
 
 
 def _validate(
@@ -121,7 +135,7 @@ def _validate(
     *,
     users: Sequence[Any] | None,
     domains: Iterable[str] | None,
-) -> list[Diagnostic]:
+) -> tuple[list[Diagnostic], list[Diagnostic]]:
     if domains is not None:
         known: frozenset[str] | None = frozenset(domains)
     elif users:
@@ -135,7 +149,15 @@ def _validate(
         parse(ctx)
     for run in _CHECKS:
         run(ctx)
-    return ctx.in_sorted_findings(list(ctx.policy))
+    for key in _UNVERIFIED_KEYS:
+        if key in ctx.policy:
+            message = (
+                f'top-level key "{key}": reported in use, but neither documented nor captured; '
+                "whether the server accepts it is not known (ignored offline)"
+            )
+            ctx.warn((key,), message, key=True)
+    notes = sorted([*ctx.unverified, *ctx.hints], key=lambda d: (d.span.offset, d.code))
+    return ctx.in_sorted_findings(list(ctx.policy)), notes
 
 
 def _references(policy: Mapping[str, Any]) -> set[str]:

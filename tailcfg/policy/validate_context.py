@@ -17,6 +17,8 @@ from tailcfg.policy.schema import original_path
 from tailcfg.policy.validate_syntax import go_quote
 from tailcfg.source import Diagnostic, Severity
 
+UNVERIFIED = "unverified"
+
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
@@ -31,6 +33,8 @@ class Context:
     domains: frozenset[str] | None = None
     parse_errors: dict[str, list[Diagnostic]] = field(default_factory=dict)
     errors: list[Diagnostic] = field(default_factory=list)
+    unverified: list[Diagnostic] = field(default_factory=list)
+    hints: list[Diagnostic] = field(default_factory=list)  # legacy spellings and the like
 
     @property
     def policy(self) -> Mapping[str, Any]:
@@ -68,6 +72,21 @@ class Context:
     def error(self, path: JsonPath, message: str, code: str, *, key: bool = False) -> None:
         """A semantic error, found after decoding."""
         self.errors.append(self.diagnostic(path, message, code, key=key))
+
+    def warn(self, path: JsonPath, message: str, *, key: bool = False) -> None:
+        """A construct whose acceptance by the server is not known: ``warning[unverified]``.
+
+        The rule of the project: an error only where the server is known to reject (a
+        capture, or Tailscale's documentation says so); where its answer is unknown, a
+        positioned warning that says so, and the engine goes on with the reading given in
+        ``message``. A false rejection costs a user more than a missed one: the server still
+        validates on push.
+        """
+        written = original_path(self.doc.value, path)
+        span = self.doc.key_span_at(written) if key else self.doc.span_at(written)
+        diag = Diagnostic(span, message, code=UNVERIFIED, severity=Severity.WARNING)
+        if diag not in self.unverified:
+            self.unverified.append(diag)
 
     def rules(self, section: str) -> Iterator[tuple[JsonPath, Mapping[str, Any]]]:
         """The object entries of a top-level list, with their paths."""

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from tailcfg.hujson import JsonPath
+from tailcfg.policy import resolve
+from tailcfg.policy.schema import original_path
 from tailcfg.policy.validate_context import Context, aliases, quoted, strings
 from tailcfg.policy.validate_syntax import (
     AUTOGROUPS,
@@ -18,10 +20,21 @@ from tailcfg.policy.validate_syntax import (
     alias_kind,
     is_ip_range,
     parse_ip_or_prefix,
+    service_name_problem,
 )
+from tailcfg.source import Diagnostic, Severity
 
-SSH_SRC_AUTOGROUPS = frozenset({"autogroup:member", "autogroup:tagged"})
-SSH_DST_AUTOGROUPS = frozenset({"autogroup:member", "autogroup:tagged", "autogroup:self"})
+# Role autogroups select the devices of users holding a role (docs: "Targets and selectors").
+ROLE_AUTOGROUPS = resolve.ROLE_AUTOGROUPS
+# SSH sources: members, tagged devices and the role autogroups (accepted by the server
+# since 2024: tailscale/tailscale#14102); destinations: never a role.
+SSH_SRC_AUTOGROUPS = frozenset({"autogroup:member", "autogroup:members", "autogroup:tagged"})
+SSH_SRC_AUTOGROUPS |= ROLE_AUTOGROUPS
+SSH_DST_AUTOGROUPS = frozenset(
+    {"autogroup:member", "autogroup:members", "autogroup:tagged", "autogroup:self"}
+)
+# Where a Tailscale Service (svc:NAME) may be named: as a destination of access rules.
+_SERVICE_PLACES = frozenset({("grants", "dst"), ("acls", "dst")})
 _NOT_TARGETS = frozenset({"autogroup:internet", "autogroup:danger-all", "autogroup:nonroot"})
 _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 _RESERVED_POOLS = (
@@ -101,10 +114,38 @@ def check_alias(ctx: Context, path: JsonPath, alias: str, *, section: str, side:
         ctx.error(path, f"ipset not found: {quoted(alias)}", "undefined-ipset")
     elif kind is Kind.AUTOGROUP:
         _check_autogroup(ctx, path, alias, section, side)
+    elif kind is Kind.SERVICE:
+        check_service(ctx, path, alias, section=section, side=side)
     elif kind is Kind.DOMAIN_USERS and ctx.domains is not None:
         domain = alias.rpartition("@")[2]
         if domain and domain not in ctx.domains:
             ctx.error(path, domain_error(section, domain), "domain")
+
+
+def check_service(ctx: Context, path: JsonPath, alias: str, *, section: str, side: str) -> None:
+    """A Tailscale Service: a destination of grants (documented) or acls (unverified)."""
+    if (section, side) not in _SERVICE_PLACES:
+        where = f"{section} {side}" if side not in ("target", "") else section
+        message = (
+            f"{quoted(alias)}: a Tailscale Service can only be a destination of grants "
+            f"(and tests), not in {where}"
+        )
+        ctx.error(path, message, "service")
+        return
+    problem = service_name_problem(alias)
+    if problem is not None:
+        message = (
+            f"{quoted(alias)} is not a valid service name: {problem} (Tailscale's client "
+            "rejects such a name; the server's answer is not known)"
+        )
+        ctx.warn(path, message)
+    elif section == "acls":
+        message = (
+            f"{quoted(alias)} as an acls destination: Tailscale documents services as grant "
+            "destinations; the acls form is not documented nor captured (read as a grant "
+            "to the service's addresses)"
+        )
+        ctx.warn(path, message)
 
 
 # --- parse phase: the declarations themselves -------------------------------------------
@@ -191,6 +232,31 @@ def check_auto_approvers(ctx: Context) -> None:
                 _check_owner(ctx, path, owner)
     for path, owner in strings(approvers, "exitNode", ("autoApprovers",)):
         _check_owner(ctx, path, owner)
+    services = approvers.get("services")
+    if isinstance(services, Mapping):
+        for name in services:
+            _check_service_approver_key(ctx, ("autoApprovers", "services", name), name)
+            for path, owner in strings(services, name, ("autoApprovers", "services")):
+                _check_owner(ctx, path, owner)
+
+
+def _check_service_approver_key(ctx: Context, path: JsonPath, name: str) -> None:
+    """A key of ``autoApprovers.services``: a service, or a tag the services carry."""
+    kind = alias_kind(name)
+    if kind is Kind.SERVICE:
+        problem = service_name_problem(name)
+        if problem is not None:
+            message = (
+                f"{quoted(name)} is not a valid service name: {problem} (Tailscale's client "
+                "rejects such a name; the server's answer is not known)"
+            )
+            ctx.warn(path, message, key=True)
+    elif kind is not Kind.TAG:
+        message = (
+            f"autoApprovers.services key {quoted(name)}: Tailscale documents a service "
+            '("svc:name") or a tag here; whether the server accepts anything else is not known'
+        )
+        ctx.warn(path, message, key=True)
 
 
 def _check_pool(ctx: Context, path: JsonPath, text: str) -> None:
@@ -256,3 +322,42 @@ def any_strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for item in value for s in any_strings(item)]
     return []
+
+
+def _string_paths(value: Any, path: JsonPath) -> list[tuple[JsonPath, str]]:
+    """Every string value inside ``value`` (not keys), with its path, in file order."""
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, Mapping):
+        return [x for k, v in value.items() for x in _string_paths(v, (*path, k))]
+    if isinstance(value, list):
+        return [x for i, v in enumerate(value) for x in _string_paths(v, (*path, i))]
+    return []
+
+
+def check_legacy_members(ctx: Context) -> None:
+    """``autogroup:members``: the legacy name of autogroup:member, never both in one file.
+
+    Tailscale's documentation: the plural "will continue to work", and a policy file may
+    not use both spellings. Each use gets a hint naming the current spelling.
+    """
+    found = [
+        (path, text.strip())
+        for path, text in _string_paths(ctx.policy, ())
+        if text.strip() in ("autogroup:member", resolve.MEMBERS_LEGACY)
+    ]
+    legacy = [path for path, text in found if text == resolve.MEMBERS_LEGACY]
+    if not legacy:
+        return
+    if any(text == "autogroup:member" for _path, text in found):
+        message = (
+            'a policy file cannot use both "autogroup:member" and its legacy spelling '
+            '"autogroup:members"'
+        )
+        ctx.error(legacy[0], message, "autogroup")
+    for path in legacy:
+        message = '"autogroup:members" is the legacy spelling of "autogroup:member"'
+        written = original_path(ctx.doc.value, path)
+        ctx.hints.append(
+            Diagnostic(ctx.doc.span_at(written), message, code="legacy", severity=Severity.WARNING)
+        )

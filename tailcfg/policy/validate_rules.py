@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from tailcfg.hujson import JsonPath
+from tailcfg.policy import capabilities
+from tailcfg.policy.capabilities import CapVerdict
 from tailcfg.policy.ports import (
     ALL_PORTS,
     PORTED_PROTOCOLS,
@@ -22,11 +24,6 @@ from tailcfg.policy.validate_syntax import Kind, alias_kind, parse_ip_or_prefix
 
 SELF = "autogroup:self"
 SELF_SOURCES_MESSAGE = "autogroup:self can only be used with users, groups, or supported autogroups"
-# tailscale.com capabilities that a policy may grant.
-ALLOWED_TAILSCALE_CAPS = frozenset(
-    f"tailscale.com/cap/{name}"
-    for name in ("drive", "relay", "webui", "kubernetes", "tsidp", "secrets")
-)
 
 
 def _proto(rule: Mapping[str, Any]) -> int | None:
@@ -90,12 +87,25 @@ def _parse_ip(ctx: Context, path: JsonPath, spec: str) -> None:
     except PortError as exc:
         ctx.parse_error(path, str(exc), "port")
         return
+    if proto_text == "*":
+        message = (
+            f'ip {quoted(spec)}: a protocol of "*" is neither documented nor captured; '
+            "whether the server accepts it is not known (read as every protocol)"
+        )
+        ctx.warn(path, message)
     try:
-        if proto_text is not None:
+        if proto_text is not None and proto_text != "*":
             proto_number(proto_text)
     except PortError as exc:
         ctx.parse_error(path, str(exc), "proto")
         return
+    if "," in ports:
+        message = (
+            f"ip {quoted(spec)}: a comma list of ports in one entry is neither documented nor "
+            "captured (the documented form is one entry per port or range); whether the server "
+            "accepts it is not known (read as the listed ports)"
+        )
+        ctx.warn(path, message)
     try:
         port_range(ports)
     except PortError as exc:
@@ -166,9 +176,16 @@ def _check_capabilities(ctx: Context, path: JsonPath, app: Mapping[str, Any]) ->
         if "://" in name or "/" not in name:
             message = "capability name must have the form {domain}/{path}"
             ctx.error((*path, "app", name), message, "capability", key=True)
-        elif name.startswith("tailscale.com/") and name not in ALLOWED_TAILSCALE_CAPS:
-            message = "capability name must not be in the tailscale.com domain"
+        elif capabilities.verdict(name) is CapVerdict.REFUSED:
+            message = capabilities.REFUSED_MESSAGE
             ctx.error((*path, "app", name), message, "capability", key=True)
+        elif capabilities.verdict(name) is CapVerdict.UNKNOWN:
+            message = (
+                f"capability {quoted(name)} is in the tailscale.com domain, where the server "
+                "allows only the names it knows; neither its documentation nor a capture "
+                "says whether this one is allowed"
+            )
+            ctx.warn((*path, "app", name), message, key=True)
 
 
 def _check_grant_targets(ctx: Context, path: JsonPath, rule: Mapping[str, Any]) -> None:

@@ -106,6 +106,28 @@ def _check_rule(ctx: Context, path: JsonPath, rule: Mapping[str, Any]) -> None:
     for dst_path, dst in aliases(rule, "dst", path):
         _check_dst(ctx, dst_path, dst)
     _check_check_period(ctx, path, rule)
+    _check_recorder(ctx, path, rule)
+
+
+def _check_recorder(ctx: Context, path: JsonPath, rule: Mapping[str, Any]) -> None:
+    """``recorder``: the tag of the session recorders (documented: one tag)."""
+    entries = list(aliases(rule, "recorder", path))
+    for rec_path, rec in entries:
+        if alias_kind(rec) is Kind.TAG:
+            if rec not in ctx.tag_owners:
+                ctx.error(rec_path, f"tag not found: {quoted(rec)}", "undefined-tag")
+        else:
+            message = (
+                f"recorder {quoted(rec)}: Tailscale documents a tag here; whether the server "
+                "accepts anything else is not known (recorders resolved as any other alias)"
+            )
+            ctx.warn(rec_path, message)
+    if len(entries) > 1:
+        message = (
+            "recorder: Tailscale documents exactly one tag; whether the server accepts "
+            "several is not known (every recorder node is listed)"
+        )
+        ctx.warn((*path, "recorder"), message)
 
 
 def check_ssh(ctx: Context) -> None:

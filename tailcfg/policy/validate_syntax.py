@@ -44,6 +44,7 @@ class Kind(StrEnum):
     TAG = "tag"
     AUTOGROUP = "autogroup"
     IPSET = "ipset"
+    SERVICE = "service"  # svc:NAME, a Tailscale Service
     HOST = "host"
     INVALID = "invalid"
 
@@ -175,7 +176,35 @@ _PREFIX_KINDS = (
     ("tag:", Kind.TAG),
     ("autogroup:", Kind.AUTOGROUP),
     ("ipset:", Kind.IPSET),
+    ("svc:", Kind.SERVICE),
 )
+
+
+def service_name_problem(alias: str) -> str | None:
+    """Why ``svc:NAME`` is not a service name (NAME must be a DNS label), or None.
+
+    The rule of Tailscale's ``tailcfg.ServiceName.Validate`` (the client's type): 1-63
+    bytes of letters, digits and hyphens, a letter or digit at both ends.
+    """
+    name = alias.removeprefix("svc:")
+    if not name:
+        return "must not be empty after the 'svc:' prefix"
+    if len(name.encode()) > 63:
+        return f"{go_quote(name)} is too long, max length is 63 bytes"
+    if not (_alnum(name[0]) and _alnum(name[-1])):
+        return (
+            f"{go_quote(name)} is not a valid DNS label: must start and end with a letter or number"
+        )
+    bad = next((c for c in name if not (_alnum(c) or c == "-")), None)
+    if bad is not None:
+        return (
+            f"{go_quote(name)} is not a valid DNS label: contains invalid character {go_quote(bad)}"
+        )
+    return None
+
+
+def _alnum(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
 
 
 def alias_kind(alias: str) -> Kind:

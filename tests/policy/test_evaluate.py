@@ -98,8 +98,6 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"src": "tag:prod", "accept": ["autogroup:self:22"]},
      "autogroup:self as a test destination needs a user or group src"),
     ({"src": "bob@example.com", "accept": ["nowhere:22"]}, "dst 'nowhere': host not found"),
-    ({"src": "carol@example.com", "accept": ["tag:prod:22"]},
-     "src 'carol@example.com' is not a user of this tailnet"),
     ({"src": "tag:nope", "accept": ["tag:prod:22"]}, 'src=tag not found: "tag:nope"'),
     ({"src": "group:nope", "accept": ["tag:prod:22"]}, "src 'group:nope': group not found"),
     ({"src": "autogroup:self", "accept": ["tag:prod:22"]},
@@ -110,6 +108,21 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"src": "bob@example.com", "proto": "bogus", "accept": ["tag:prod:22"]},
      "unknown protocol 'bogus'"),
 ]  # fmt: skip
+
+
+def test_unknown_user_is_a_user_offline_but_not_on_the_topology() -> None:
+    """Offline the tailnet's users are unknown: a user a test names stands for a device."""
+    test = {"src": "carol@example.com", "accept": ["tag:prod:22"]}
+    symbolic = run_tests(load([test]))
+    assert [(r.passed, r.actual, r.reason) for r in symbolic.results] == [
+        (False, Outcome.DENY, "carol@example.com -> tag:prod:22: expected accept, denied: "
+         "no rule matches")
+    ]  # fmt: skip
+    topology = run_tests(load([test]), nodes())
+    assert [(r.passed, r.actual, r.reason) for r in topology.results] == [
+        (False, Outcome.INVALID, "invalid test: src 'carol@example.com' is not a user of this "
+         "tailnet")
+    ]  # fmt: skip
 
 
 def _pairs(report: TestReport) -> list[tuple[bool, str]]:
