@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from tailcfg.hujson import Document, JsonPath
+from tailcfg.policy.autogroups import MEMBERS_LEGACY
 from tailcfg.policy.model import (
     AclRule,
     AutoApprovers,
@@ -33,7 +34,10 @@ class _Builder:
         self.doc = doc
 
     def ref(self, path: JsonPath, value: Any) -> Ref:
-        return Ref(str(value), self.loc(path))
+        text = str(value)
+        if text.strip() == MEMBERS_LEGACY:  # the legacy plural: the engine reads one name
+            text = "autogroup:member"
+        return Ref(text, self.loc(path))
 
     def loc(self, path: JsonPath, *, key: bool = False) -> Loc:
         return Loc(doc=self.doc, path=path, key=key)

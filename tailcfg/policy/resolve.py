@@ -32,6 +32,7 @@ from typing import Any, cast
 
 from tailcfg.policy import addrs
 from tailcfg.policy.addrs import Interval
+from tailcfg.policy.autogroups import MEMBERS_LEGACY, ROLE_AUTOGROUPS
 from tailcfg.policy.model import Policy, Ref
 from tailcfg.policy.nodes import Node
 
@@ -47,42 +48,6 @@ class AliasKind(StrEnum):
     IPSET = "ipset"
     SERVICE = "service"
     INVALID = "invalid"
-
-
-# Autogroups that select the devices of users holding a role in the tailnet. Roles come
-# from the devices file (a device's ``roles``: its user's roles); the Owner is an Admin too
-# (the captures show the owner's device with both the is-owner and is-admin capability).
-ROLE_AUTOGROUPS = frozenset(
-    {
-        "autogroup:admin",
-        "autogroup:owner",
-        "autogroup:it-admin",
-        "autogroup:network-admin",
-        "autogroup:billing-admin",
-        "autogroup:auditor",
-    }
-)
-# The legacy plural, documented as still working: the same devices as autogroup:member.
-MEMBERS_LEGACY = "autogroup:members"
-
-AUTOGROUPS = frozenset(
-    {
-        "autogroup:internet",
-        "autogroup:member",
-        "autogroup:members",
-        "autogroup:tagged",
-        "autogroup:self",
-        "autogroup:danger-all",
-        "autogroup:nonroot",
-        "autogroup:admin",
-        "autogroup:owner",
-        "autogroup:it-admin",
-        "autogroup:network-admin",
-        "autogroup:billing-admin",
-        "autogroup:auditor",
-        "autogroup:shared",
-    }
-)
 
 
 def alias_kind(text: str) -> AliasKind:

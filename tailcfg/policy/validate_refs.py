@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tailcfg.hujson import JsonPath
-from tailcfg.policy import resolve
+from tailcfg.policy import autogroups
 from tailcfg.policy.schema import original_path
 from tailcfg.policy.validate_context import Context, aliases, quoted, strings
 from tailcfg.policy.validate_syntax import (
@@ -25,7 +25,7 @@ from tailcfg.policy.validate_syntax import (
 from tailcfg.source import Diagnostic, Severity
 
 # Role autogroups select the devices of users holding a role (docs: "Targets and selectors").
-ROLE_AUTOGROUPS = resolve.ROLE_AUTOGROUPS
+ROLE_AUTOGROUPS = autogroups.ROLE_AUTOGROUPS
 # SSH sources: members, tagged devices and the role autogroups (accepted by the server
 # since 2024: tailscale/tailscale#14102); destinations: never a role.
 SSH_SRC_AUTOGROUPS = frozenset({"autogroup:member", "autogroup:members", "autogroup:tagged"})
@@ -344,9 +344,9 @@ def check_legacy_members(ctx: Context) -> None:
     found = [
         (path, text.strip())
         for path, text in _string_paths(ctx.policy, ())
-        if text.strip() in ("autogroup:member", resolve.MEMBERS_LEGACY)
+        if text.strip() in ("autogroup:member", autogroups.MEMBERS_LEGACY)
     ]
-    legacy = [path for path, text in found if text == resolve.MEMBERS_LEGACY]
+    legacy = [path for path, text in found if text == autogroups.MEMBERS_LEGACY]
     if not legacy:
         return
     if any(text == "autogroup:member" for _path, text in found):

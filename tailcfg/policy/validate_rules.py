@@ -23,6 +23,7 @@ from tailcfg.policy.validate_refs import check_alias
 from tailcfg.policy.validate_syntax import Kind, alias_kind, parse_ip_or_prefix
 
 SELF = "autogroup:self"
+_MEMBER_SPELLINGS = ("autogroup:member", "autogroup:members")
 SELF_SOURCES_MESSAGE = "autogroup:self can only be used with users, groups, or supported autogroups"
 
 
@@ -135,7 +136,7 @@ def _self_sources_ok(ctx: Context, rule: Mapping[str, Any], src_key: str, *, acl
     for item in src if isinstance(src, list) else []:
         if not isinstance(item, str):
             continue
-        if item.strip() != "autogroup:member" and alias_kind(item.strip()) not in allowed:
+        if item.strip() not in _MEMBER_SPELLINGS and alias_kind(item.strip()) not in allowed:
             return False
     return True
 

@@ -14,7 +14,7 @@ import ipaddress
 import re
 from enum import StrEnum
 
-from tailcfg.policy import ports, resolve
+from tailcfg.policy import autogroups, ports
 from tailcfg.policy.ports import go_quote as go_quote
 from tailcfg.policy.ports import split_alias_ports as split_alias_ports
 
@@ -26,7 +26,7 @@ PORT_PROTOCOLS = ports.PORTED_PROTOCOLS
 parse_proto = ports.proto_number
 
 # Autogroups Tailscale defines (one list, the engine's). Roles select users by role.
-AUTOGROUPS = resolve.AUTOGROUPS
+AUTOGROUPS = autogroups.AUTOGROUPS
 
 _NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9}
 _NS.update({"m": 60 * 10**9, "h": 3600 * 10**9})
