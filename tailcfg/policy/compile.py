@@ -52,7 +52,10 @@ class _Targets:
         self.internet = AddrSet(_INTERNET)
         self._cache: dict[Interval, list[Node]] = {}
 
-    def __call__(self, iv: Interval) -> list[Node]:
+    def __call__(self, iv: Interval, *, internet: bool = False) -> list[Node]:
+        """Devices ``iv`` reaches; an autogroup:internet range reaches exit nodes only."""
+        if internet:
+            return self.exits if any(addrs.contains(i, iv) for i in _INTERNET) else []
         hit = self._cache.get(iv)
         if hit is not None:
             return hit
@@ -126,7 +129,8 @@ class _Compiler:
                 gpos = self._kfirst[kid]
                 for i, e in enumerate(rule.dsts):
                     item: _Item = (gpos, rule.block, e.sort_key, rule.pos, 0, i, kid, e)
-                    reached.append((item, None if e.iv is None else self.targets(e.iv)))
+                    targets = None if e.iv is None else self.targets(e.iv, internet=e.internet)
+                    reached.append((item, targets))
             elif isinstance(rule, CapRule):
                 nodes: dict[str, Node] = {}
                 for ivs, _ in rule.grants:

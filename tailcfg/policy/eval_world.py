@@ -193,12 +193,14 @@ class World:
         nodes: Sequence[Node] | None,
         *,
         dst_literals: Iterable[str] = (),
+        standin_roles: tuple[str, ...] = (),
     ) -> None:
         self.policy = policy
         self.topology = nodes is not None
+        self.standin_roles = standin_roles
         real = tuple(nodes or ())
         self.names = policy_names(policy, real, symbolic=not self.topology)
-        extra = _standins(policy, self.names, real, dst_literals)
+        extra = _standins(policy, self.names, real, dst_literals, standin_roles)
         self.nodes: tuple[Node, ...] = real + tuple(extra)
         self.standins = frozenset(n.name for n in extra)
         self.resolver = Resolver(policy, self.nodes)
@@ -337,16 +339,23 @@ class World:
 
 
 def _standins(
-    policy: Policy, names: Names, real: tuple[Node, ...], dst_literals: Iterable[str]
+    policy: Policy,
+    names: Names,
+    real: tuple[Node, ...],
+    dst_literals: Iterable[str],
+    roles: tuple[str, ...] = (),
 ) -> list[Node]:
-    """A device for each identity without one, and a router for each unheld address."""
+    """A device for each identity without one, and a router for each unheld address.
+
+    A stand-in user's device carries ``roles`` (the roles its user is assumed to hold).
+    """
     alloc = _Allocator(policy, real)
     r = Resolver(policy, real)
     extra: list[Node] = []
     for user in sorted(names.users):
         if not r.user_devices(user):
             v4, v6 = alloc.pair()
-            extra.append(Node(f"{STANDIN}{user}", v4, v6, user=user))
+            extra.append(Node(f"{STANDIN}{user}", v4, v6, user=user, roles=roles))
     for tag in sorted(names.tags):
         if not r.devices_for(tag):
             v4, v6 = alloc.pair()

@@ -36,6 +36,7 @@ class DstEntry(NamedTuple):
     first: int
     last: int
     group: int = 0
+    internet: bool = False  # from autogroup:internet: reaches exit nodes only
 
     @property
     def sort_key(self) -> tuple[int, ...]:
@@ -142,9 +143,10 @@ def dst_entries(
     r: Resolver, alias: str, ports: Sequence[tuple[int, int]], group: int = 0
 ) -> list[DstEntry]:
     out = []
+    internet = alias.strip() == "autogroup:internet"
     for ip, iv in r.dst_pairs(alias):
         for first, last in ports:
-            out.append(DstEntry(ip, iv, first, last, group))
+            out.append(DstEntry(ip, iv, first, last, group, internet))
     return out
 
 

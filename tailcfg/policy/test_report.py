@@ -4,13 +4,15 @@ JSON (``render_json``), version 1::
 
     {"version": 1, "path": "policy.hujson", "mode": "symbolic" | "topology",
      "passed": bool,
-     "summary": {"entries": int, "assertions": int, "passed": int, "failed": int},
+     "summary": {"entries": int, "assertions": int, "passed": int, "failed": int,
+                 "unverified": int},
      "results": [{"section": "tests" | "sshTests", "entry": int,
                   "path": str, "line": int, "col": int,
                   "src": str, "dst": str, "proto": str | null, "login": str | null,
                   "expected": "accept" | "check" | "deny",
                   "actual": "accept" | "check" | "deny" | "invalid",
                   "passed": bool, "reason": str, "policy_error": bool,
+                  "unverified": bool,  # verdict unknown offline (passed stays true)
                   "rules": [{"rule": "acls[0]", "path": str, "line": int, "col": int}]}]}
 
 JUnit (``render_junit``): one ``<testsuite>`` for the file, one ``<testcase>`` per
@@ -39,9 +41,9 @@ def render_text(report: TestReport, *, verbose: bool = False) -> str:
         return f"{report.path}: no tests or sshTests: nothing to check (passed)"
     lines = []
     for r in report.results:
-        if r.passed and not verbose:
+        if r.passed and not r.unverified and not verbose:
             continue
-        status = "ok" if r.passed else "FAIL"
+        status = "UNVERIFIED" if r.unverified else "ok" if r.passed else "FAIL"
         lines.append(f"{_where(r)}: {status} {r.entry_name}: {r.reason}")
     lines.append(summary(report))
     return "\n".join(lines)
@@ -50,10 +52,12 @@ def render_text(report: TestReport, *, verbose: bool = False) -> str:
 def summary(report: TestReport) -> str:
     results = report.results
     failed = sum(1 for r in results if not r.passed)
+    unverified = len(report.unverified)
     verdict = "passed" if report.passed else "FAILED"
+    also = f" ({unverified} unverified)" if unverified else ""
     return (
         f"{report.path}: {len(results)} assertions in {len(report.entries)} test entries "
-        f"({report.mode}): {len(results) - failed} passed, {failed} failed: {verdict}"
+        f"({report.mode}): {len(results) - failed} passed{also}, {failed} failed: {verdict}"
     )
 
 
@@ -83,6 +87,7 @@ def result_json(r: TestResult) -> dict[str, Any]:
         "passed": r.passed,
         "reason": r.reason,
         "policy_error": r.policy_error,
+        "unverified": r.unverified,
         "rules": [_rule_json(x) for x in r.rules],
     }
 
@@ -100,6 +105,7 @@ def report_json(report: TestReport) -> dict[str, Any]:
             "assertions": len(results),
             "passed": len(results) - failed,
             "failed": failed,
+            "unverified": len(report.unverified),
         },
         "results": [result_json(r) for r in results],
     }

@@ -74,6 +74,9 @@ class TestResult:
     reason: str
     rules: tuple[RuleRef, ...] = ()
     policy_error: bool = False  # the server rejects the policy itself (its own wording)
+    # The verdict cannot be known offline (it depends on facts of the tailnet the policy
+    # does not hold, such as users' roles): reported as a warning, not a failure.
+    unverified: bool = False
 
     @property
     def span(self) -> Span:
@@ -141,6 +144,10 @@ class TestReport:
     @property
     def passed(self) -> bool:
         return all(e.passed for e in self.entries)
+
+    @property
+    def unverified(self) -> tuple[TestResult, ...]:
+        return tuple(r for r in self.results if r.unverified)
 
     @property
     def policy_errors(self) -> tuple[TestResult, ...]:

@@ -57,7 +57,7 @@ def test_json_shape() -> None:
         "path": "policy.hujson",
         "mode": "symbolic",
         "passed": False,
-        "summary": {"entries": 3, "assertions": 5, "passed": 3, "failed": 2},
+        "summary": {"entries": 3, "assertions": 5, "passed": 3, "failed": 2, "unverified": 0},
     }
     assert doc["results"][0] == {
         "section": "tests",
@@ -74,6 +74,7 @@ def test_json_shape() -> None:
         "passed": True,
         "reason": "alice@example.com -> tag:prod:22: accepted by policy.hujson:7 (acls[0])",
         "policy_error": False,
+        "unverified": False,
         "rules": [{"rule": "acls[0]", "path": "policy.hujson", "line": 7, "col": 5}],
     }
     assert doc["results"][4]["section"] == "sshTests"
