@@ -194,13 +194,16 @@ class World:
         *,
         dst_literals: Iterable[str] = (),
         standin_roles: tuple[str, ...] = (),
+        for_tests: bool = False,
     ) -> None:
+        """``for_tests``: the world of ``tests``/``sshTests`` (without ``nodes``, users the
+        tests name are users, and an unheld address gets its most likely holder)."""
         self.policy = policy
         self.topology = nodes is not None
         self.standin_roles = standin_roles
         real = tuple(nodes or ())
-        self.names = policy_names(policy, real, symbolic=not self.topology)
-        extra = _standins(policy, self.names, real, dst_literals, standin_roles)
+        self.names = policy_names(policy, real, symbolic=for_tests and not self.topology)
+        extra = _standins(policy, self.names, real, dst_literals, standin_roles, likely=for_tests)
         self.nodes: tuple[Node, ...] = real + tuple(extra)
         self.standins = frozenset(n.name for n in extra)
         self.resolver = Resolver(policy, self.nodes)
@@ -344,10 +347,14 @@ def _standins(
     real: tuple[Node, ...],
     dst_literals: Iterable[str],
     roles: tuple[str, ...] = (),
+    *,
+    likely: bool = False,
 ) -> list[Node]:
     """A device for each identity without one, and a router for each unheld address.
 
     A stand-in user's device carries ``roles`` (the roles its user is assumed to hold).
+    ``likely``: an unheld address gets its most likely holder (:func:`_address_standin`),
+    else an untagged router routing exactly it.
     """
     alloc = _Allocator(policy, real)
     r = Resolver(policy, real)
@@ -370,11 +377,41 @@ def _standins(
         if iv is None or r.node_by_ip(lit) is not None or _routers(r, iv):
             continue
         v4, v6 = alloc.pair()
-        route = addrs.render_prefix(iv)
-        extra.append(
-            Node(f"{STANDIN}{lit}", v4, v6, routable_ips=(route,), approved_routes=(route,))
-        )
+        if likely:
+            extra.append(_address_standin(policy, f"{STANDIN}{lit}", v4, v6, iv))
+        else:
+            route = addrs.render_prefix(iv)
+            extra.append(
+                Node(f"{STANDIN}{lit}", v4, v6, routable_ips=(route,), approved_routes=(route,))
+            )
     return extra
+
+
+_INTERNET = [iv for t in addrs.INTERNET_DST if (iv := addrs.parse_interval(t))]
+_EXIT_ROUTES = ("0.0.0.0/0", "::/0")
+
+
+def _address_standin(policy: Policy, name: str, v4: str, v6: str, iv: addrs.Interval) -> Node:
+    """Who holds an address no device has nor routes, as the real tailnet most likely would.
+
+    - a prefix of ``autoApprovers.routes`` covers it: a subnet router with the approvers'
+      tags (the router that would advertise the prefix), routing exactly the address;
+    - an internet address: an exit node (it is reached through one);
+    - else: an untagged router routing exactly the address, so only rules naming the
+      address (or ``*``) reach it.
+    """
+    tags: dict[str, None] = {}
+    for prefix, approvers in policy.auto_approvers.routes.items():
+        piv = addrs.parse_interval(prefix)
+        if piv is None or addrs.is_exit_route(prefix) or not addrs.contains(piv, iv):
+            continue
+        for ref in approvers:
+            if ref.text.strip().startswith("tag:"):
+                tags.setdefault(ref.text.strip())
+    if not tags and any(addrs.contains(inet, iv) for inet in _INTERNET):
+        return Node(name, v4, v6, routable_ips=_EXIT_ROUTES, approved_routes=_EXIT_ROUTES)
+    route = addrs.render_prefix(iv)
+    return Node(name, v4, v6, tags=tuple(tags), routable_ips=(route,), approved_routes=(route,))
 
 
 def _test_services(policy: Policy) -> list[str]:

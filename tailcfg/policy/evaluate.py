@@ -16,11 +16,10 @@ spans) that decided it; see :mod:`tailcfg.policy.verdicts` for the result types 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from tailcfg.errors import TailcfgError
-from tailcfg.policy.autogroups import ROLE_AUTOGROUPS
+from tailcfg.policy import offline
 from tailcfg.policy.engine import load_policy
 from tailcfg.policy.eval_world import World, policy_names
 from tailcfg.policy.model import Policy
@@ -64,7 +63,8 @@ def _dst_literals(policy: Policy, world_names_nodes: Sequence[Node]) -> Iterator
 
 def build_world(policy: Policy, nodes: Sequence[Node] | None = None) -> World:
     """The devices tests and explain run on: ``nodes`` (or none) plus stand-ins."""
-    return World(policy, nodes, dst_literals=list(_dst_literals(policy, nodes or ())))
+    literals = list(_dst_literals(policy, nodes or ()))
+    return World(policy, nodes, dst_literals=literals, for_tests=True)
 
 
 def run_tests(policy: Policy, nodes: Sequence[Node] | None = None) -> TestReport:
@@ -75,55 +75,21 @@ def run_tests(policy: Policy, nodes: Sequence[Node] | None = None) -> TestReport
 def run_tests_in(world: World) -> TestReport:
     """Evaluate the tests of ``world.policy`` in an already built world (reuses its filters).
 
-    Offline (no ``--nodes``) the users' roles are unknown. When the policy selects by role
-    (``autogroup:admin`` and the like), each test is run twice: with no user holding a
-    role and with every user holding every role. Access only grows with roles, so where
-    the two agree the verdict is certain; where they differ it depends on roles the policy
-    does not hold, and the assertion is reported as unverified instead of failed.
+    Without ``--nodes`` some verdicts cannot be known (users' roles, whose device an
+    address is): :func:`tailcfg.policy.offline.settle` reports those as unverified.
     """
     report = _run(world)
-    if world.topology or not _names_roles(world.policy):
+    if world.topology:
         return report
-    dst = list(_dst_literals(world.policy, ()))
-    roled = World(world.policy, None, dst_literals=dst, standin_roles=ALL_ROLES)
-    return _merge_roles(report, _run(roled), _names_roles(world.policy))
+    literals = list(_dst_literals(world.policy, ()))
 
+    def with_roles(roles: tuple[str, ...]) -> TestReport:
+        roled = World(
+            world.policy, None, dst_literals=literals, standin_roles=roles, for_tests=True
+        )
+        return _run(roled)
 
-ALL_ROLES = ("owner", "admin", "it-admin", "network-admin", "billing-admin", "auditor")
-
-
-def _names_roles(policy: Policy) -> list[str]:
-    """The role autogroups the policy's access rules select by, in first-seen order."""
-    found: dict[str, None] = {}
-    refs = [r for a in policy.acls for r in (*a.src, *a.dst)]
-    refs += [r for g in policy.grants for r in (*g.src, *g.dst)]
-    refs += [r for x in policy.ssh for r in (*x.src, *x.dst)]
-    for ref in refs:
-        text = ref.text.strip()
-        for role in ROLE_AUTOGROUPS:
-            if text == role or text.startswith(role + ":"):  # an acls dst carries its ports
-                found.setdefault(role)
-    return list(found)
-
-
-def _merge_roles(plain: TestReport, roled: TestReport, roles: list[str]) -> TestReport:
-    entries = []
-    for entry, other in zip(plain.entries, roled.entries, strict=True):
-        results = []
-        for a, b in zip(entry.results, other.results, strict=True):
-            if a.passed == b.passed:
-                results.append(a)
-                continue
-            holder = "passes" if b.passed else "fails"
-            reason = (
-                f"{a.target}: unverified: the verdict depends on roles ({', '.join(roles)}) "
-                f"that offline tailcfg does not know: it {holder} when {a.src} holds one and "
-                f"{'passes' if a.passed else 'fails'} when not ({a.reason}); give --nodes with "
-                "the users' roles to decide"
-            )
-            results.append(replace(a, passed=True, unverified=True, reason=reason))
-        entries.append(replace(entry, results=tuple(results)))
-    return replace(plain, entries=tuple(entries))
+    return offline.settle(world, report, with_roles)
 
 
 def _run(world: World) -> TestReport:

@@ -53,15 +53,16 @@ def _addressed_only_by_ip(case: dict[str, Any]) -> bool:
     return False
 
 
-def _verdict(case: dict[str, Any], *, symbolic: bool) -> tuple[bool, str]:
+def _verdict(case: dict[str, Any], *, symbolic: bool) -> tuple[bool, str, int]:
     users = [u["email"] for u in case["users"]]
     try:
         policy = load_policy(case["policy"], "policy.hujson", users=users)
     except PolicyError as exc:
-        return False, str(exc)
+        return False, str(exc), 0
     nodes = None if symbolic else nodes_from_list(case["nodes"])
     report = run_tests(policy, nodes)
-    return report.passed, "\n".join(r.reason for r in report.failures)
+    detail = "\n".join(r.reason for r in (*report.failures, *report.unverified))
+    return report.passed, detail, len(report.unverified)
 
 
 def test_every_test_category_capture_is_covered() -> None:
@@ -72,8 +73,9 @@ def test_every_test_category_capture_is_covered() -> None:
 @pytest.mark.parametrize("case", TEST_CASES, ids=[c["name"] for c in TEST_CASES])
 def test_capture_topology(case: dict[str, Any]) -> None:
     expect = case["expect"]
-    passed, detail = _verdict(case, symbolic=False)
+    passed, detail, unverified = _verdict(case, symbolic=False)
     assert passed == expect["valid"], detail
+    assert unverified == 0  # on a topology every verdict is known
     message = expect.get("error_message")
     if message and message != "test(s) failed":
         assert message in detail
@@ -83,7 +85,12 @@ def test_capture_topology(case: dict[str, Any]) -> None:
 def test_capture_symbolic(case: dict[str, Any]) -> None:
     if _addressed_only_by_ip(case):
         pytest.skip("a device named only by its address needs --nodes")
-    passed, detail = _verdict(case, symbolic=True)
+    passed, detail, unverified = _verdict(case, symbolic=True)
+    if unverified and not case["expect"]["valid"]:
+        # Offline the failing assertion hangs on a fact of the tailnet (whose device an
+        # address is): tailcfg says "unverified" instead of guessing; --nodes decides.
+        assert "unverified" in detail
+        return
     assert passed == case["expect"]["valid"], detail
 
 
