@@ -106,6 +106,8 @@ def _test_users(policy: Policy) -> Iterator[str]:
     for t in policy.tests:
         if t.src is not None:
             yield t.src.text
+        for ref in (*t.accept, *t.deny):
+            yield ref.text.strip().rpartition(":")[0]
     for st in policy.ssh_tests:
         if st.src is not None:
             yield st.src.text

@@ -19,6 +19,7 @@ from tailcfg.policy.filter_match import Addr
 from tailcfg.policy.model import PolicyTest, Ref
 from tailcfg.policy.provenance import Provenance
 from tailcfg.policy.testspec import (
+    PORTED,
     TEST_KEYS,
     Alias,
     Dst,
@@ -50,7 +51,7 @@ def src_points(alias: Alias, world: World) -> list[SrcPoint] | str:
 def dst_targets(dst: Dst, world: World, src: SrcPoint) -> list[list[Holder]]:
     """Each destination device as a list of alternative holders (routers of an address)."""
     alias = dst.alias
-    if alias.kind is Kind.TAG:
+    if alias.kind in (Kind.TAG, Kind.USER, Kind.GROUP):
         return [[world.device_holder(n)] for n in world.devices(alias.text)]
     if alias.text == "autogroup:self":
         owned = world.same_owner(src.node) if src.node is not None else ()
@@ -249,7 +250,7 @@ class TestsRunner:
         self._targets: dict[str, list[list[Holder]]] = {}
         self._srcs: dict[str, Alias | str] = {}
         self._protos: dict[str | None, frozenset[int] | str] = {}
-        self._dsts: dict[tuple[str, bool], Dst | str] = {}
+        self._dsts: dict[tuple[str, bool, bool], Dst | str] = {}
         self._admitted: dict[tuple[str, int, frozenset[int]], list[int]] = {}
         self._granting: dict[tuple[Any, ...], tuple[RuleRef, ...]] = {}
         self._unknown: dict[tuple[str, ...], str | None] = {}
@@ -331,10 +332,12 @@ class TestsRunner:
         expected: Outcome,
         protos: frozenset[int],
     ) -> TestResult:
-        key = (ref.text, self_dst_allowed(src))
+        portless = not (protos & PORTED)
+        key = (ref.text, self_dst_allowed(src), portless)
         dst = self._dsts.get(key)
         if dst is None:
-            dst = self._dsts[key] = check_dst(ref.text, self.world.names, src)
+            names = self.world.names
+            dst = self._dsts[key] = check_dst(ref.text, names, src, portless=portless)
         if isinstance(dst, str):
             return self._invalid(t, dst, ref=ref, expected=expected)
         srcset = self._srcsets.get(src.text)

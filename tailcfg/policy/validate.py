@@ -38,6 +38,7 @@ from tailcfg.policy.validate_refs import (
 )
 from tailcfg.policy.validate_rules import check_acls, check_grants, parse_acls, parse_grants
 from tailcfg.policy.validate_ssh import check_ssh, check_ssh_tests, parse_ssh
+from tailcfg.policy.validate_tests import check_tests
 from tailcfg.source import Diagnostic, Severity
 
 __all__ = ["check", "tailnet_domains", "unverified", "validate", "warnings"]
@@ -62,6 +63,7 @@ _CHECKS = (
     check_postures,
     check_ssh_tests,
     check_legacy_members,
+    check_tests,
 )
 # Top-level keys the schema lets through whose acceptance by the server is not known.
 _UNVERIFIED_KEYS = ("nodeVisibility",)

@@ -173,13 +173,33 @@ USER = Alias(Kind.USER, "a@x.com")
         ("tag:t", "'tag:t': invalid port 't'"),
         ("net:22", "dst 'net' is the network 10.0.0.0/8, not one host"),
         ("100.64.0.9/32:22", "'100.64.0.9/32:22': a test destination is one host, not a network"),
-        ("group:g:22", "dst 'group:g' is not a single host (use a tag, a host or an IP)"),
+        ("group:g:22", Dst(Alias(Kind.GROUP, "group:g"), 22)),
+        ("a@x.com:22", Dst(Alias(Kind.USER, "a@x.com"), 22)),
+        ("b@y.com:22", "dst 'b@y.com': not a user"),
+        ("group:nope:22", "dst 'group:nope': group not found"),
         ("*:22", "dst '*' is not a single host (use a tag, a host or an IP)"),
         ("22", "'22': expected host:port"),
     ],
 )
 def test_check_dst(text: str, want: Dst | str) -> None:
     assert check_dst(text, NAMES, USER) == want
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("tag:t", Dst(Alias(Kind.TAG, "tag:t"), 0)),
+        ("tag:t:0", Dst(Alias(Kind.TAG, "tag:t"), 0)),
+        ("100.64.0.9", Dst(Alias(Kind.IP, "100.64.0.9"), 0)),
+        ("[fd7a:115c:a1e0::9]", Dst(Alias(Kind.IP, "fd7a:115c:a1e0::9"), 0)),
+        ("one", Dst(Alias(Kind.HOST, "one"), 0)),
+        ("tag:t:22", Dst(Alias(Kind.TAG, "tag:t"), 22)),
+        ("tag:nope", "'tag:nope': invalid port 'nope'"),
+    ],
+)
+def test_check_dst_of_a_portless_protocol(text: str, want: Dst | str) -> None:
+    """ICMP and other protocols without ports: a bare host or host:0 (seen in live policies)."""
+    assert check_dst(text, NAMES, USER, portless=True) == want
 
 
 @pytest.mark.parametrize(

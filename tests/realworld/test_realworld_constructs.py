@@ -416,3 +416,54 @@ def test_node_visibility_is_unverified_and_unknown_keys_rejected() -> None:
     assert findings('{"dns": {"routes": {}}}') == [
         ("error", "unknown-field", 'unknown field "dns"', 1, 2)
     ]
+
+
+# --- what offline cannot know ------------------------------------------------------------
+
+ADMIN_ONLY = f"""{{
+  {TAGS},
+  "grants": [{{"src": ["autogroup:admin"], "dst": ["tag:server"], "ip": ["22"]}}],
+  "tests": [{{"src": "jacob@example.com", "accept": ["tag:server:22"]}}],
+}}"""
+
+
+def test_verdict_hanging_on_roles_is_unverified_offline_and_decided_on_a_topology() -> None:
+    report = policy_tests(ADMIN_ONLY)
+    assert (report.passed, [r.unverified for r in report.results]) == (True, [True])
+    assert report.results[0].reason == (
+        "jacob@example.com -> tag:server:22: unverified: the verdict depends on roles "
+        "(autogroup:admin) that tailcfg does not know offline: it passes when "
+        "jacob@example.com holds one, fails when not; give --nodes with the users' roles to "
+        "decide (jacob@example.com -> tag:server:22: expected accept, denied: no rule matches)"
+    )
+    admin = ADMIN_ONLY.replace("jacob@example.com", "alice@example.com")
+    assert verdicts(policy_tests(admin, devices())) == [
+        (True, "alice@example.com -> tag:server:22: accepted by policy.hujson:3 (grants[0])")
+    ]
+    bob = ADMIN_ONLY.replace("jacob@example.com", "bob@example.com")
+    assert verdicts(policy_tests(bob, devices())) == [
+        (False, "bob@example.com -> tag:server:22: expected accept, denied: no rule matches")
+    ]
+
+
+def test_internet_address_is_reached_through_an_exit_node_offline() -> None:
+    policy = f"""{{
+  {TAGS},
+  "grants": [{{"src": ["tag:server"], "dst": ["autogroup:internet"], "ip": ["*"]}}],
+  "autoApprovers": {{"routes": {{"2001:db8:1::/64": ["tag:recorder"]}}}},
+  "tests": [{{"src": "tag:server", "accept": ["1.1.1.1:53"], "deny": ["[2001:db8:1::9]:22"]}}],
+}}"""
+    assert [ok for ok, _ in verdicts(policy_tests(policy))] == [True, True]
+
+
+def test_portless_protocol_and_user_destinations() -> None:
+    policy = f"""{{
+  {TAGS},
+  "grants": [{{"src": ["bob@example.com"], "dst": ["tag:server"], "ip": ["icmp:*"]}},
+             {{"src": ["bob@example.com"], "dst": ["alice@example.com"], "ip": ["22"]}}],
+  "tests": [{{"src": "bob@example.com", "proto": "icmp", "accept": ["tag:server", "tag:server:0"]}},
+            {{"src": "bob@example.com", "accept": ["alice@example.com:22"]}}],
+}}"""
+    assert codes(policy) == [("warning", "unverified")] * 3
+    assert [ok for ok, _ in verdicts(policy_tests(policy))] == [True, True, True]
+    assert [ok for ok, _ in verdicts(policy_tests(policy, devices()))] == [True, True, True]
