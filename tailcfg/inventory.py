@@ -48,10 +48,11 @@ class KeyOptions:
 
 @dataclass(frozen=True, slots=True)
 class Host:
-    """One machine of the tailnet. ``ssh_host_key`` is the key text (``ssh-ed25519 AAAA...``)."""
+    """One machine of the tailnet. ``ssh_host_key`` is the key text (``ssh-ed25519 AAAA...``);
+    None for a host declared without one yet (nothing can be sealed for it)."""
 
     name: str
-    ssh_host_key: str
+    ssh_host_key: str | None
     tags: tuple[str, ...] = ()
     key: KeyOptions = field(default_factory=KeyOptions)
     routes: tuple[str, ...] = ()
@@ -103,6 +104,16 @@ class Inventory:
     def secrets_file(self, host: str) -> Path:
         """``secrets/<host>/tailscale.yaml``: where the host's auth key is sealed."""
         return self.secrets_dir / host / "tailscale.yaml"
+
+    def host_key(self, name: str) -> str:
+        """The host's SSH host key text; InventoryError when it has none yet."""
+        key = self.host(name).ssh_host_key
+        if key is None:
+            raise InventoryError(
+                f"{self.path}: host {name!r} has no ssh_host_key yet: add it with"
+                f" `tailcfg hosts add {name} --ssh-host-key KEY` (its ed25519 SSH host key)"
+            )
+        return key
 
 
 def parse_duration(value: int | str) -> int:
@@ -213,7 +224,8 @@ class _HostProblem(ValueError):
 
 
 def _host(name: str, raw: Mapping[str, Any], root: Path) -> Host:
-    key_text, key_file = _read_host_key(raw["ssh_host_key"], root)
+    raw_key = raw.get("ssh_host_key")
+    key_text, key_file = _read_host_key(raw_key, root) if raw_key is not None else (None, None)
     opts = raw.get("key") or {}
     tags = tuple(raw.get("tags") or ())
     user = raw.get("user")

@@ -208,7 +208,7 @@ def _status_table(rows: list[HostStatus]) -> None:
     table = Table(box=None, pad_edge=False)
     for column in ("host", "key id", "tags", "expires in", "state"):
         table.add_column(column)
-    colours = {State.OK: "green", State.EXPIRING: "yellow"}
+    colours = {State.OK: "green", State.EXPIRING: "yellow", State.NO_HOST_KEY: "yellow"}
     for row in rows:
         colour = colours.get(row.state, "red")
         table.add_row(
