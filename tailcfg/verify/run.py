@@ -196,7 +196,7 @@ async def _with_control(
                 for n, k in keys.items()
                 if not k.sealed
             )
-            problems = report.problems + unsealed + tuple(f"mesh incomplete: {x}" for x in late)
+            problems = report.problems + tuple(f"mesh incomplete: {x}" for x in late)
             report = replace(
                 report,
                 hosts=tuple(hosts),
