@@ -15,7 +15,11 @@ STARTER_POLICY = """\
 
 \t// Every member reaches their own devices; add rules as the tailnet grows.
 \t"acls": [
-\t\t{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self:*"]},
+\t\t{
+\t\t\t"action": "accept",
+\t\t\t"src":    ["autogroup:member"],
+\t\t\t"dst":    ["autogroup:self:*"],
+\t\t},
 \t],
 
 \t// Assertions `tailcfg policy test` (and the control server) check on every change,

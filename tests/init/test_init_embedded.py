@@ -163,3 +163,13 @@ def test_refuses_to_overwrite(repo: Path, live: Live, tmp_path: Path) -> None:
         " move them away or init another directory"
     )
     assert sorted(p.name for p in other.iterdir()) == ["policy.hujson"]  # nothing written
+
+
+def test_devices_pull_matches_init(repo: Path, live: Live, tmp_path: Path) -> None:
+    out = tmp_path / "pulled.json"
+    done = tailcfg(["devices", "pull", "-o", str(out)], live, cwd=repo)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == f"wrote {out}: {len(DEVICES)} devices\n"
+    assert out.read_text() == (repo / "devices.json").read_text()
+    compiled = tailcfg(["policy", "compile", "policy.hujson", "--nodes", str(out)], live, cwd=repo)
+    assert compiled.returncode == 0, compiled.stderr
