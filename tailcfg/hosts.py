@@ -16,11 +16,12 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from tailcfg.age import ssh_pubkey_to_age
+from tailcfg.age import AgeKeyError, ssh_pubkey_to_age
 from tailcfg.atomicfile import atomic_write_text
 from tailcfg.errors import InventoryError
 from tailcfg.inventory import Inventory, load_inventory
 from tailcfg.sopsconfig import dump_round_trip, ensure_host_rule, guess_indent
+from tailcfg.textfile import read_text
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _TAG = re.compile(r"^tag:[A-Za-z0-9][A-Za-z0-9-]*$")
@@ -44,9 +45,15 @@ def add_host(
     bad = [t for t in tags if not _TAG.match(t)]
     if bad:
         raise InventoryError(f"{', '.join(bad)}: not a tag (tag:NAME)")
+    load_inventory(inventory_path)  # a wrong inventory is reported, never rewritten
     root = inventory_path.resolve().parent
     stored, key_text = _key_value(ssh_host_key, root)
-    recipient = ssh_pubkey_to_age(key_text)
+    try:
+        recipient = ssh_pubkey_to_age(key_text)
+    except AgeKeyError as exc:
+        if ssh_host_key.strip().startswith("ssh-"):
+            raise
+        raise InventoryError(f"{ssh_host_key}: {exc}") from None
     changed = _edit_inventory(inventory_path, name, stored, key_text, tuple(tags))
     inventory = load_inventory(inventory_path)
     sops_changed = ensure_host_rule(
@@ -65,10 +72,7 @@ def _key_value(value: str, root: Path) -> tuple[str, str]:
     if text.startswith("ssh-"):
         return text, text
     path = Path(text)
-    try:
-        key_text = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise InventoryError(f"{value}: cannot read SSH host key: {exc.strerror}") from None
+    key_text = read_text(path, "SSH host key", error=InventoryError).strip()
     resolved = path.resolve()
     if resolved.is_relative_to(root):
         return str(resolved.relative_to(root)), key_text
@@ -78,7 +82,7 @@ def _key_value(value: str, root: Path) -> tuple[str, str]:
 def _edit_inventory(
     path: Path, name: str, stored: str, key_text: str, tags: tuple[str, ...]
 ) -> bool:
-    original = path.read_text(encoding="utf-8")
+    original = read_text(path, "inventory", error=InventoryError)
     data = YAML(typ="rt").load(original)
     if not isinstance(data, CommentedMap):
         raise InventoryError(f"{path}: expected a mapping")

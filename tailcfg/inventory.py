@@ -27,6 +27,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from tailcfg.errors import InventoryError
 from tailcfg.resources import schema_path
 from tailcfg.source import Diagnostic, Span
+from tailcfg.textfile import read_text
 
 Backend = Literal["tailscale", "headscale", "embedded"]
 
@@ -157,10 +158,7 @@ def ed25519_key_blob(text: str) -> bytes:
 def load_inventory(path: str | Path) -> Inventory:
     """Read, validate and model ``tailcfg.yaml``; InventoryError (positioned) if it is wrong."""
     inv_path = Path(path)
-    try:
-        text = inv_path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InventoryError(f"{inv_path}: cannot read inventory: {exc.strerror}") from None
+    text = read_text(inv_path, "inventory", error=InventoryError)
     data = _parse_yaml(text, str(inv_path))
     plain = _plain(data)
     diagnostics = [
@@ -257,12 +255,16 @@ def _read_host_key(value: str, root: Path) -> tuple[str, Path | None]:
     if not text.startswith("ssh-"):
         key_file = (root / text).resolve()
         try:
-            text = key_file.read_text(encoding="utf-8").strip()
+            text = key_file.read_bytes().decode("utf-8").strip()
         except OSError as exc:
             raise _HostProblem(
                 f"cannot read SSH host key file {value!r}: {exc.strerror}",
                 ("ssh_host_key",),
                 "ssh-host-key",
+            ) from None
+        except UnicodeDecodeError:
+            raise _HostProblem(
+                f"SSH host key file {value!r} is not UTF-8 text", ("ssh_host_key",), "ssh-host-key"
             ) from None
     try:
         ed25519_key_blob(text)

@@ -68,6 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TailcfgError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    except OSError as exc:  # the file system said no: a directory where a file goes, ...
+        if debug:
+            traceback.print_exc()
+        where = exc.filename2 if exc.filename2 is not None else exc.filename
+        reason = exc.strerror or type(exc).__name__
+        print(f"{where}: {reason}" if where is not None else f"tailcfg: {reason}", file=sys.stderr)
+        return 1
     except Exception as exc:
         if debug:
             traceback.print_exc()

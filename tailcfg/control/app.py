@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -60,11 +61,20 @@ def preflight(state_dir: str | Path, policy_path: str | Path | None) -> None:
     state = Path(state_dir)
     if not is_initialised(state):
         raise ControlError(f"{state}: not initialised; run `tailcfg control init --state {state}`")
-    if policy_path is None:
-        return
-    with Store(state / DB_FILE) as store:
-        control = ControlPlane(store, keys.load_control_key(state), Settings())
-        _apply_policy_file(control, Path(policy_path))
+    try:
+        control_key = keys.load_control_key(state)
+    except ControlRequestError as exc:
+        raise ControlError(f"{state / keys.CONTROL_KEY_FILE}: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ControlError(f"{state / keys.CONTROL_KEY_FILE}: cannot read: {why}") from None
+    try:
+        with Store(state / DB_FILE) as store:
+            control = ControlPlane(store, control_key, Settings())
+            if policy_path is not None:
+                _apply_policy_file(control, Path(policy_path))
+    except sqlite3.Error as exc:
+        raise ControlError(f"{state / DB_FILE}: not a usable control database ({exc})") from None
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
