@@ -57,7 +57,7 @@ class Snapshot:
     """What the live tailnet holds: the policy text as stored, and its devices."""
 
     remote: str  # names the server (and tailnet)
-    policy_text: str
+    policy_text: str  # "" when the server holds none (Headscale before a policy is set)
     etag: str
     devices: tuple[Device, ...]
 
@@ -170,7 +170,7 @@ def _contents(options: InitOptions) -> list[tuple[str, str, int]]:
     inventory = inventory_yaml(options)
     files = [
         ("tailcfg.yaml", inventory, 0o644),
-        ("policy.hujson", snapshot.policy_text if snapshot else STARTER_POLICY, 0o644),
+        ("policy.hujson", (snapshot and snapshot.policy_text) or STARTER_POLICY, 0o644),
         (".sops.yaml", sops_yaml(options.admins), 0o644),
         ("secrets/.gitkeep", "", 0o644),
         (".pre-commit-config.yaml", PRECOMMIT.format(version=__version__), 0o644),
@@ -208,6 +208,8 @@ def plan_init(options: InitOptions) -> InitPlan:
         notes.append(f"admin recipient from {options.admin_source}")
     if not options.admins:
         notes.append("no admin age recipient (--admin-age, or a sops age identity): see TODO")
+    if options.snapshot is not None and not options.snapshot.policy_text:
+        notes.append(f"{options.snapshot.remote} holds no policy: policy.hujson is the starter")
     if options.snapshot is not None:
         missing = len(options.snapshot.devices)
         if missing:

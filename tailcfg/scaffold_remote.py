@@ -12,7 +12,6 @@ from typing import Unpack
 
 from tailcfg.apiclient import Credentials, Injected
 from tailcfg.devices import fetch_devices
-from tailcfg.errors import BackendError
 from tailcfg.gitops.client import open_policy_client
 from tailcfg.gitops.state import GitopsState, default_state_path
 from tailcfg.inventory import ControlConfig
@@ -27,15 +26,15 @@ def fetch_snapshot(
     ) as client:
         remote = client.get()
         name = client.remote
-    if not remote.text:
-        raise BackendError(f"{name}: the server holds no policy to pull")
     devices = fetch_devices(control, tailnet=tailnet, credentials=credentials, **injected)
     return Snapshot(name, remote.text, remote.etag, tuple(devices))
 
 
 def record_pulled(directory: Path, snapshot: Snapshot) -> bool:
     """Record the pulled policy's ETag as the repository's base (as ``policy pull`` does),
-    unless it is recorded already (a second init changes nothing)."""
+    unless it is recorded already (a second init changes nothing) or there was none."""
+    if not snapshot.policy_text:
+        return False
     state = GitopsState(default_state_path(directory))
     recorded = state.recorded(snapshot.remote)
     if recorded is not None and recorded.etag == snapshot.etag:

@@ -107,3 +107,19 @@ def test_bad_options(
     assert main(["init", str(tmp_path / "net"), *args]) == code
     assert message in capsys.readouterr().err
     assert not (tmp_path / "net").exists()
+
+
+def test_a_server_without_policy_gets_the_starter(tmp_path: Path) -> None:
+    from tailcfg.devices import Device
+    from tailcfg.scaffold import InitOptions, Snapshot, plan_init
+    from tailcfg.scaffold_texts import STARTER_POLICY
+
+    device = Device("nas", "nas", "ops", (), "100.64.0.9", "", (), (), "", "9")
+    snapshot = Snapshot("headscale http://hs", "", "", (device,))
+    plan = plan_init(
+        InitOptions(tmp_path / "net", backend="headscale", url="http://hs", snapshot=snapshot)
+    )
+    files = {f.rel: f.text for f in plan.files}
+    assert files["policy.hujson"] == STARTER_POLICY
+    assert '"nodes"' in files["devices.json"] and "nix/hosts/nas.nix" in files
+    assert "headscale http://hs holds no policy: policy.hujson is the starter" in plan.notes
