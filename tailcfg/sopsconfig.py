@@ -23,7 +23,7 @@ from ruamel.yaml.scalarstring import PlainScalarString
 
 from tailcfg.atomicfile import atomic_write_text
 from tailcfg.errors import SopsError
-from tailcfg.textfile import read_text
+from tailcfg.textfile import read_text, yaml_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +172,7 @@ def _load(config: Path) -> tuple[Any, Indent]:
     try:
         data = YAML(typ="rt").load(text)
     except YAMLError as exc:
-        raise SopsError(f"{config}: not YAML: {exc}") from None
+        raise SopsError(yaml_problem(config, exc)) from None
     if data is None:
         data = CommentedMap()
     if not isinstance(data, CommentedMap):

@@ -33,3 +33,12 @@ def read_text(
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error(not_utf8(path, data, exc, what)) from None
+
+
+def yaml_problem(path: str | Path, exc: Exception) -> str:
+    """A YAML parse error as one positioned line: ``PATH:LINE:COL: YAML: problem``."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or "invalid YAML"
+    if mark is None:
+        return f"{path}: YAML: {' '.join(str(exc).split())[:200]}"
+    return f"{path}:{mark.line + 1}:{mark.column + 1}: YAML: {problem}"

@@ -8,6 +8,7 @@ client's backoff sleeps are skipped (the retries still happen).
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -41,6 +42,18 @@ def leaf_commands() -> list[str]:
 
     walk(get_command(app), [])
     return sorted(found)
+
+
+MULTI_LINE = {("control serve", "refused-policy-admin")}
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+
+
+def _noise(line: str) -> bool:
+    return (
+        not line.strip()
+        or line.startswith(("Usage: ", "Try '", "control plane on http"))
+        or bool(_LOG_LINE.match(line))
+    )
 
 
 def _broken_app(kind: str) -> Starlette:
@@ -124,6 +137,13 @@ def test_no_traceback(
     assert "Traceback" not in text, text
     assert "tailcfg: internal error" not in text, text  # exit 3: our bug
     assert code in (1, 2), f"{argv}: exit {code}\n{text}"
+    # one line says what is wrong (besides click's usage lines, banners and log lines); a
+    # refused policy on `control serve` lists each failing test, positioned, and a hint
+    error = [line for line in out.err.splitlines() if not _noise(line)]
+    if (command, label) in MULTI_LINE:
+        assert len(error) >= 3, text
+    else:
+        assert len(error) <= 1, f"{argv}: more than one line\n{text}"
     said = [line for line in text.splitlines() if line.strip()]
     assert said, f"{argv}: nothing said"
     assert all(len(line) < 400 for line in said), text
