@@ -173,3 +173,14 @@ def test_devices_pull_matches_init(repo: Path, live: Live, tmp_path: Path) -> No
     assert out.read_text() == (repo / "devices.json").read_text()
     compiled = tailcfg(["policy", "compile", "policy.hujson", "--nodes", str(out)], live, cwd=repo)
     assert compiled.returncode == 0, compiled.stderr
+    compiled_nodes = json.loads(compiled.stdout)["nodes"]
+    assert sorted(compiled_nodes) == sorted(name for name, _, _ in DEVICES)
+    explained = tailcfg(
+        ["policy", "explain", "policy.hujson", ODIN, "dao:22", "--nodes", str(out)], live, cwd=repo
+    )
+    assert explained.returncode == 0, explained.stderr
+    assert explained.stdout.startswith(f"{ODIN} -> dao:22: ACCEPT")
+    diffed = tailcfg(
+        ["policy", "diff", "policy.hujson", "policy.hujson", "--nodes", str(out)], live, cwd=repo
+    )
+    assert diffed.returncode == 0, diffed.stderr
