@@ -154,3 +154,24 @@ def test_no_traceback(
         assert workspace.servers[label.removeprefix("server-")] in text, text
     elif bad:
         assert any(b in text for b in bad), f"{argv}: the message does not name {bad}\n{text}"
+
+
+def test_internal_errors_stay_exit_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Our own bug (here: a library call that blows up) is exit 3: one line without
+    --debug, the traceback with it."""
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("tailcfg.cli.init.plan_init", boom)
+    assert main(["init", "--dry-run", "x"]) == 3
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == "tailcfg: internal error: RuntimeError: boom (run with --debug)"
+    assert "Traceback" not in err
+    assert main(["--debug", "init", "--dry-run", "x"]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and err.rstrip().endswith(
+        "RuntimeError: boom"
+    )
