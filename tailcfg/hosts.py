@@ -15,6 +15,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.tokens import CommentToken
 
 from tailcfg.age import AgeKeyError, ssh_pubkey_to_age
 from tailcfg.atomicfile import atomic_write_text
@@ -92,7 +93,10 @@ def _edit_inventory(
         data["hosts"] = hosts
     entry = hosts.get(name)
     if isinstance(entry, CommentedMap):
-        if not _same_key(entry.get("ssh_host_key"), key_text, path.resolve().parent):
+        if "ssh_host_key" not in entry:  # declared by `init --from`: the key replaces its TODO
+            _drop_key_todo(hosts, name, entry)
+            entry.insert(0, "ssh_host_key", stored)
+        elif not _same_key(entry.get("ssh_host_key"), key_text, path.resolve().parent):
             entry["ssh_host_key"] = stored
         if tags and tuple(entry.get("tags") or ()) != tags:
             entry["tags"] = _flow(tags)
@@ -111,6 +115,25 @@ def _edit_inventory(
         atomic_write_text(path, original)
         raise
     return True
+
+
+def _drop_key_todo(hosts: CommentedMap, name: str, entry: CommentedMap) -> None:
+    """Remove the ``# TODO: ssh_host_key`` comment `init --from` wrote above the entry's keys
+    (ruamel keeps it both on the parent's item and on the entry)."""
+
+    def kept(slot: Any) -> Any:
+        if isinstance(slot, list):
+            rest = [c for c in slot if not _is_key_todo(c)]
+            return rest or None
+        return None if _is_key_todo(slot) else slot
+
+    for holder in (hosts.ca.items.get(name), entry.ca.comment):
+        if isinstance(holder, list):
+            holder[:] = [kept(slot) for slot in holder]
+
+
+def _is_key_todo(token: Any) -> bool:
+    return isinstance(token, CommentToken) and "TODO: ssh_host_key" in token.value
 
 
 def _same_key(current: Any, key_text: str, root: Path) -> bool:

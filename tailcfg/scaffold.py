@@ -13,7 +13,6 @@ entries of ``tailcfg.yaml`` from :mod:`tailcfg.scaffold_hosts`.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from tailcfg.atomicfile import atomic_write_text
 from tailcfg.devices import Device, devices_json_text
 from tailcfg.errors import InventoryError, TailcfgError
 from tailcfg.inventory import DEFAULT_URLS, Backend, load_inventory
-from tailcfg.scaffold_hosts import hosts_yaml
+from tailcfg.scaffold_hosts import hosts_yaml, scalar
 from tailcfg.scaffold_texts import FLAKE, GITIGNORE, PRECOMMIT, STARTER_POLICY, sops_yaml
 
 DEVICES_FILE = "devices.json"
@@ -143,10 +142,10 @@ def inventory_yaml(options: InitOptions) -> str:
     if snapshot is not None:
         lines.append(f"# Hosts pulled from the live tailnet ({snapshot.remote}): see TODOs.")
     lines += [
-        f"tailnet: {json.dumps(options.tailnet)}",
+        f"tailnet: {scalar(options.tailnet)}",
         "control:",
         f"  backend: {options.backend}",
-        f"  url: {json.dumps(url)}" if url else "  # TODO: url: the control server's API URL",
+        f"  url: {scalar(url)}" if url else "  # TODO: url: the control server's API URL",
         "  # Credentials only from the environment: TAILSCALE_API_KEY, or",
         "  # TAILSCALE_OAUTH_CLIENT_ID + TAILSCALE_OAUTH_CLIENT_SECRET; HEADSCALE_API_KEY.",
         "policy: policy.hujson",

@@ -3,7 +3,8 @@
 Each device becomes a host with what the API shows (name, tags or owner, advertised
 routes, exit node); what it cannot show is a TODO comment: the SSH host key (needed to seal
 the host's auth key), key options, names or tags the inventory cannot hold as they are.
-Values are JSON-quoted (valid YAML) so any string stays one scalar.
+A string is written plain when YAML reads it back as that same string, else single-quoted
+(what ruamel's round trip writes too, so a later ``hosts add`` changes only what it edits).
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ import json
 import re
 from collections.abc import Sequence
 
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
 from tailcfg.devices import Device
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _TAG = re.compile(r"^tag:[A-Za-z0-9][A-Za-z0-9-]*$")
+_PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._:/+-]*$")
 
 
 def host_name(name: str) -> str:
@@ -24,8 +29,22 @@ def host_name(name: str) -> str:
     return cleaned or "host"
 
 
+def scalar(text: str) -> str:
+    """``text`` as a YAML scalar: plain when that reads back as the same string."""
+    if _PLAIN.match(text) and _reads_as(text) == text:
+        return text
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _reads_as(text: str) -> object:
+    try:
+        return YAML(typ="safe").load(f"[{text}]")[0]
+    except YAMLError:
+        return None
+
+
 def _q(items: Sequence[str]) -> str:
-    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+    return "[" + ", ".join(scalar(i) for i in items) + "]"
 
 
 def host_entry(name: str, device: Device) -> list[str]:
@@ -44,7 +63,7 @@ def host_entry(name: str, device: Device) -> list[str]:
         lines.append(f"    # TODO: tags the inventory cannot hold as they are: {_q(odd)}")
     if not device.tags:
         if device.user:
-            lines.append(f"    user: {json.dumps(device.user)}")
+            lines.append(f"    user: {scalar(device.user)}")
         else:
             lines.append("    # TODO: user: the owner's login (the API showed none)")
     if device.subnet_routes:

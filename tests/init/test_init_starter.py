@@ -123,3 +123,28 @@ def test_a_server_without_policy_gets_the_starter(tmp_path: Path) -> None:
     assert files["policy.hujson"] == STARTER_POLICY
     assert '"nodes"' in files["devices.json"] and "nix/hosts/nas.nix" in files
     assert "headscale http://hs holds no policy: policy.hujson is the starter" in plan.notes
+
+
+def test_hosts_add_replaces_the_todo_and_nothing_else(tmp_path: Path) -> None:
+    from tailcfg.devices import Device
+    from tailcfg.hosts import add_host
+    from tailcfg.scaffold import Admin, InitOptions, Snapshot, apply_init, plan_init
+
+    devices = (
+        Device("gw", "gw", None, ("tag:router",), "100.64.0.1", "", ("10.0.0.0/8",), (), "", "1"),
+        Device("nas", "nas", "odin@example.com", (), "100.64.0.2", "", (), (), "", "2"),
+    )
+    snapshot = Snapshot("tailscale http://x -", "{}\n", "e", devices)
+    admin = Admin("admin", RECIPIENT)
+    repo = tmp_path / "net"
+    apply_init(plan_init(InitOptions(repo, admins=(admin,), snapshot=snapshot)))
+    before = (repo / "tailcfg.yaml").read_text().splitlines()
+    key = tmp_path / "gw.pub"
+    key.write_text(ssh_key(4).public_line + "\n")
+    add_host(repo / "tailcfg.yaml", "gw", ssh_host_key=str(key))
+    after = (repo / "tailcfg.yaml").read_text().splitlines()
+    todo = next(i for i, line in enumerate(before) if "TODO: ssh_host_key" in line)
+    assert before[todo - 1] == "  gw:"
+    assert after[todo] == f"    ssh_host_key: {ssh_key(4).public_line}"
+    assert after[:todo] + after[todo + 1 :] == before[:todo] + before[todo + 1 :]
+    assert "    # TODO: advertised, not approved yet: [10.0.0.0/8]" in after
