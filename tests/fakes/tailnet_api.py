@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from fakes.loopback import bearer_token, serve_app
 from fakes.tailscale_api import FakeState, build_app
+from tailcfg import hujson
 
 POLICY = """// The example tailnet's policy, as its admins wrote it.
 {
@@ -125,7 +126,8 @@ def build_tailnet_app(state: TailnetState) -> Starlette:
             return Response(
                 state.policy, media_type="application/hujson", headers={"ETag": f'"{etag}"'}
             )
-        return JSONResponse({"acls": []}, headers={"ETag": f'"{etag}"'})
+        value = hujson.parse(state.policy).value  # JSON: the same policy, comments dropped
+        return JSONResponse(value, headers={"ETag": f'"{etag}"'})
 
     routes = [
         Route("/api/v2/tailnet/{tailnet}/devices", devices, methods=["GET"]),

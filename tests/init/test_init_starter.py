@@ -3,6 +3,7 @@ the admin recipient from the user's sops age identity; hosts add works on it."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from tailcfg.sopsconfig import load_rules
 
 IDENTITY = "AGE-SECRET-KEY-1GQ9778VQXMMJVE8SK7J6VT8UJ4HDQAJUVSFCWCM02D8GEWQ72PVQ2Y5J33"
 RECIPIENT = "age1t7rxyev2z3rw82stdlrrepyc39nvn86l5078zqkf5uasdy86jp6svpy7pa"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -148,3 +150,29 @@ def test_hosts_add_replaces_the_todo_and_nothing_else(tmp_path: Path) -> None:
     assert after[todo] == f"    ssh_host_key: {ssh_key(4).public_line}"
     assert after[:todo] + after[todo + 1 :] == before[:todo] + before[todo + 1 :]
     assert "    # TODO: advertised, not approved yet: [10.0.0.0/8]" in after
+
+
+def test_generated_flake_and_hooks(tmp_path: Path, identity: Path) -> None:
+    import shutil
+    import subprocess
+
+    from ruamel.yaml import YAML
+
+    repo = tmp_path / "net"
+    assert main(["init", str(repo)]) == 0
+    hooks = YAML(typ="safe").load((REPO_ROOT / ".pre-commit-hooks.yaml").read_text())
+    config = YAML(typ="safe").load((repo / ".pre-commit-config.yaml").read_text())
+    (entry,) = config["repos"]
+    assert [h["id"] for h in entry["hooks"]] == [h["id"] for h in hooks]
+    assert entry["rev"] == "v0.1.0"
+    flake = (repo / "flake.nix").read_text()
+    assert "tailcfg.nixosModules.default" in flake and "./nix/inventory.json" in flake
+    nix = shutil.which("nix-instantiate")
+    if nix is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("nix-instantiate is not installed")
+        pytest.skip("nix-instantiate is not installed")
+    parsed = subprocess.run(
+        [nix, "--parse", str(repo / "flake.nix")], capture_output=True, text=True, check=False
+    )
+    assert parsed.returncode == 0, parsed.stderr
