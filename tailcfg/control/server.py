@@ -57,15 +57,24 @@ def serve(
     settings: Settings | None = None,
 ) -> int:
     """Serve until SIGINT/SIGTERM, then shut down cleanly; returns 0."""
+    check_serve(state_dir, listen=listen, policy_path=policy_path)
     host, port = parse_listen(listen)
-    preflight(state_dir, policy_path)
-    _check_port(host, port, listen)
     app = create_app(state_dir, settings=settings, policy_path=policy_path)
     server = _Server(_config(app, host=host, port=port))
     asyncio.run(_serve_until_signal(server))
     if not server.started:
         raise ControlError(f"control server failed to start on {listen}")
     return 0
+
+
+def check_serve(
+    state_dir: str | Path, *, listen: str, policy_path: str | Path | None = None
+) -> None:
+    """Everything ``serve`` can refuse before it starts: the listen address (and whether it
+    can be bound), the state, the policy; ControlError, positioned, when one is wrong."""
+    host, port = parse_listen(listen)
+    preflight(state_dir, policy_path)
+    _check_port(host, port, listen)
 
 
 def _check_port(host: str, port: int, listen: str) -> None:

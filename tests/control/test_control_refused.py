@@ -24,16 +24,16 @@ def test_serve_refused_policy_lists_failing_tests_and_hints(
     assert main([*args, "--listen", "127.0.0.1:0"]) == 1
     err = capsys.readouterr().err.splitlines()
     assert "Traceback" not in "\n".join(err)
-    assert err[1] == f"{HOMELAB_POLICY}: policy refused: its tests fail on this control plane"
+    assert err[0] == f"{HOMELAB_POLICY}: policy refused: its tests fail on this control plane"
     reason = "invalid test: src 'odin@example.com' is not a user of this tailnet"
-    assert err[2:5] == [
+    assert err[1:4] == [
         f"{HOMELAB_POLICY}:86:3: tests[0] odin@example.com: {reason}",
         f"{HOMELAB_POLICY}:111:3: sshTests[0] odin@example.com: {reason}",
         f"{HOMELAB_POLICY}:116:3: sshTests[1] odin@example.com: {reason}",
     ]
-    assert err[5].startswith("hint: the tailnet's users are admin@example.com;")
-    assert "--admin-login LOGIN" in err[5]
-    assert len(err) == 6
+    assert err[4].startswith("hint: the tailnet's users are admin@example.com;")
+    assert "--admin-login LOGIN" in err[4]
+    assert len(err) == 5
 
 
 def test_serve_with_the_policy_admin_starts_past_the_check(
@@ -53,7 +53,7 @@ def test_serve_with_the_policy_admin_starts_past_the_check(
         assert main([*args, "--listen", f"127.0.0.1:{port}"]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err[-1] == f"--listen 127.0.0.1:{port}: cannot listen there: Address already in use"
-    assert len(err) == 2  # the banner, then the port: the policy was accepted
+    assert len(err) == 1  # the port: the policy was accepted
 
 
 def test_serve_port_in_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -49,11 +49,7 @@ _LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 
 def _noise(line: str) -> bool:
-    return (
-        not line.strip()
-        or line.startswith(("Usage: ", "Try '", "control plane on http"))
-        or bool(_LOG_LINE.match(line))
-    )
+    return not line.strip() or line.startswith(("Usage: ", "Try '")) or bool(_LOG_LINE.match(line))
 
 
 def _broken_app(kind: str) -> Starlette:
