@@ -56,6 +56,7 @@ class Device:
     approved_routes: tuple[str, ...]
     created: str
     id: str
+    external: bool = False  # shared in from another tailnet (Tailscale's isExternal)
 
     @property
     def exit_node(self) -> bool:
@@ -68,6 +69,7 @@ class Device:
         return tuple(r for r in self.routable_ips if r not in EXIT_ROUTES)
 
     def to_json(self) -> dict[str, Any]:
+        extra = {"external": True} if self.external else {}
         return {
             "name": self.name,
             "hostname": self.hostname,
@@ -79,6 +81,7 @@ class Device:
             "approved_routes": list(self.approved_routes),
             "created": self.created,
             "id": self.id,
+            **extra,
         }
 
 
@@ -208,6 +211,7 @@ def _tailscale_device(item: Mapping[str, Any], what: str) -> Device:
         approved_routes=_strings(item, "enabledRoutes", what),
         created=_string(item, "created"),
         id=ident,
+        external=item.get("isExternal") is True,
     )
 
 
@@ -277,4 +281,5 @@ def _renamed(device: Device, name: str) -> Device:
         device.approved_routes,
         device.created,
         device.id,
+        device.external,
     )

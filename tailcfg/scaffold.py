@@ -210,7 +210,7 @@ def plan_init(options: InitOptions) -> InitPlan:
     if options.snapshot is not None and not options.snapshot.policy_text:
         notes.append(f"{options.snapshot.remote} holds no policy: policy.hujson is the starter")
     if options.snapshot is not None:
-        missing = len(options.snapshot.devices)
+        missing = sum(not d.external for d in options.snapshot.devices)
         if missing:
             notes.append(
                 f"{missing} hosts need their SSH host key: `tailcfg hosts add NAME"

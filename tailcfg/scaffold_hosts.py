@@ -89,6 +89,9 @@ def hosts_yaml(devices: Sequence[Device]) -> list[str]:
     lines = ["hosts:"]
     used: set[str] = set()
     for device in devices:
+        if device.external:
+            lines.append(f"  # {scalar(device.name)}: shared in from another tailnet, not declared")
+            continue
         name = host_name(device.name)
         base, n = name, 2
         while name in used or not _NAME.match(name):

@@ -160,6 +160,18 @@ def test_the_file_loads_as_nodes(tmp_path: Path) -> None:
     ]
 
 
+def test_shared_in_devices_are_listed_not_declared() -> None:
+    from tailcfg.scaffold_hosts import hosts_yaml
+
+    shared = dict(TAILSCALE["devices"][0], isExternal=True, name="friend.other.ts.net", id="5")
+    devices = parse_tailscale({"devices": [TAILSCALE["devices"][1], shared]}, WHAT)
+    assert [(d.name, d.external) for d in devices] == [("Odin's MacBook", False), ("friend", True)]
+    assert devices[1].to_json()["external"] is True and "external" not in devices[0].to_json()
+    lines = hosts_yaml(devices)
+    assert "  # friend: shared in from another tailnet, not declared" in lines
+    assert "  friend:" not in lines and "  odin-s-macbook:" in lines
+
+
 def test_duplicate_short_names_are_kept_apart() -> None:
     twice = {"devices": [dict(TAILSCALE["devices"][1]), dict(TAILSCALE["devices"][1], id="7")]}
     assert [d.name for d in parse_tailscale(twice, WHAT)] == ["Odin's MacBook", "Odin's MacBook-7"]
