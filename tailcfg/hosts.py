@@ -15,12 +15,14 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.tokens import CommentToken
 
-from tailcfg.age import ssh_pubkey_to_age
+from tailcfg.age import AgeKeyError, ssh_pubkey_to_age
 from tailcfg.atomicfile import atomic_write_text
 from tailcfg.errors import InventoryError
 from tailcfg.inventory import Inventory, load_inventory
 from tailcfg.sopsconfig import dump_round_trip, ensure_host_rule, guess_indent
+from tailcfg.textfile import read_text
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _TAG = re.compile(r"^tag:[A-Za-z0-9][A-Za-z0-9-]*$")
@@ -44,9 +46,15 @@ def add_host(
     bad = [t for t in tags if not _TAG.match(t)]
     if bad:
         raise InventoryError(f"{', '.join(bad)}: not a tag (tag:NAME)")
+    load_inventory(inventory_path)  # a wrong inventory is reported, never rewritten
     root = inventory_path.resolve().parent
     stored, key_text = _key_value(ssh_host_key, root)
-    recipient = ssh_pubkey_to_age(key_text)
+    try:
+        recipient = ssh_pubkey_to_age(key_text)
+    except AgeKeyError as exc:
+        if ssh_host_key.strip().startswith("ssh-"):
+            raise
+        raise InventoryError(f"{ssh_host_key}: {exc}") from None
     changed = _edit_inventory(inventory_path, name, stored, key_text, tuple(tags))
     inventory = load_inventory(inventory_path)
     sops_changed = ensure_host_rule(
@@ -65,10 +73,7 @@ def _key_value(value: str, root: Path) -> tuple[str, str]:
     if text.startswith("ssh-"):
         return text, text
     path = Path(text)
-    try:
-        key_text = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise InventoryError(f"{value}: cannot read SSH host key: {exc.strerror}") from None
+    key_text = read_text(path, "SSH host key", error=InventoryError).strip()
     resolved = path.resolve()
     if resolved.is_relative_to(root):
         return str(resolved.relative_to(root)), key_text
@@ -78,7 +83,7 @@ def _key_value(value: str, root: Path) -> tuple[str, str]:
 def _edit_inventory(
     path: Path, name: str, stored: str, key_text: str, tags: tuple[str, ...]
 ) -> bool:
-    original = path.read_text(encoding="utf-8")
+    original = read_text(path, "inventory", error=InventoryError)
     data = YAML(typ="rt").load(original)
     if not isinstance(data, CommentedMap):
         raise InventoryError(f"{path}: expected a mapping")
@@ -88,7 +93,10 @@ def _edit_inventory(
         data["hosts"] = hosts
     entry = hosts.get(name)
     if isinstance(entry, CommentedMap):
-        if not _same_key(entry.get("ssh_host_key"), key_text, path.resolve().parent):
+        if "ssh_host_key" not in entry:  # declared by `init --from`: the key replaces its TODO
+            _drop_key_todo(hosts, name, entry)
+            entry.insert(0, "ssh_host_key", stored)
+        elif not _same_key(entry.get("ssh_host_key"), key_text, path.resolve().parent):
             entry["ssh_host_key"] = stored
         if tags and tuple(entry.get("tags") or ()) != tags:
             entry["tags"] = _flow(tags)
@@ -107,6 +115,25 @@ def _edit_inventory(
         atomic_write_text(path, original)
         raise
     return True
+
+
+def _drop_key_todo(hosts: CommentedMap, name: str, entry: CommentedMap) -> None:
+    """Remove the ``# TODO: ssh_host_key`` comment `init --from` wrote above the entry's keys
+    (ruamel keeps it both on the parent's item and on the entry)."""
+
+    def kept(slot: Any) -> Any:
+        if isinstance(slot, list):
+            rest = [c for c in slot if not _is_key_todo(c)]
+            return rest or None
+        return None if _is_key_todo(slot) else slot
+
+    for holder in (hosts.ca.items.get(name), entry.ca.comment):
+        if isinstance(holder, list):
+            holder[:] = [kept(slot) for slot in holder]
+
+
+def _is_key_todo(token: Any) -> bool:
+    return isinstance(token, CommentToken) and "TODO: ssh_host_key" in token.value
 
 
 def _same_key(current: Any, key_text: str, root: Path) -> bool:

@@ -27,6 +27,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from tailcfg.errors import InventoryError
 from tailcfg.resources import schema_path
 from tailcfg.source import Diagnostic, Span
+from tailcfg.textfile import read_text
 
 Backend = Literal["tailscale", "headscale", "embedded"]
 
@@ -48,10 +49,11 @@ class KeyOptions:
 
 @dataclass(frozen=True, slots=True)
 class Host:
-    """One machine of the tailnet. ``ssh_host_key`` is the key text (``ssh-ed25519 AAAA...``)."""
+    """One machine of the tailnet. ``ssh_host_key`` is the key text (``ssh-ed25519 AAAA...``);
+    None for a host declared without one yet (nothing can be sealed for it)."""
 
     name: str
-    ssh_host_key: str
+    ssh_host_key: str | None
     tags: tuple[str, ...] = ()
     key: KeyOptions = field(default_factory=KeyOptions)
     routes: tuple[str, ...] = ()
@@ -104,6 +106,16 @@ class Inventory:
         """``secrets/<host>/tailscale.yaml``: where the host's auth key is sealed."""
         return self.secrets_dir / host / "tailscale.yaml"
 
+    def host_key(self, name: str) -> str:
+        """The host's SSH host key text; InventoryError when it has none yet."""
+        key = self.host(name).ssh_host_key
+        if key is None:
+            raise InventoryError(
+                f"{self.path}: host {name!r} has no ssh_host_key yet: add it with"
+                f" `tailcfg hosts add {name} --ssh-host-key KEY` (its ed25519 SSH host key)"
+            )
+        return key
+
 
 def parse_duration(value: int | str) -> int:
     """``90d`` / ``12h`` / ``30m`` / ``45s`` or an int of seconds -> seconds."""
@@ -146,10 +158,7 @@ def ed25519_key_blob(text: str) -> bytes:
 def load_inventory(path: str | Path) -> Inventory:
     """Read, validate and model ``tailcfg.yaml``; InventoryError (positioned) if it is wrong."""
     inv_path = Path(path)
-    try:
-        text = inv_path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InventoryError(f"{inv_path}: cannot read inventory: {exc.strerror}") from None
+    text = read_text(inv_path, "inventory", error=InventoryError)
     data = _parse_yaml(text, str(inv_path))
     plain = _plain(data)
     diagnostics = [
@@ -213,7 +222,8 @@ class _HostProblem(ValueError):
 
 
 def _host(name: str, raw: Mapping[str, Any], root: Path) -> Host:
-    key_text, key_file = _read_host_key(raw["ssh_host_key"], root)
+    raw_key = raw.get("ssh_host_key")
+    key_text, key_file = _read_host_key(raw_key, root) if raw_key is not None else (None, None)
     opts = raw.get("key") or {}
     tags = tuple(raw.get("tags") or ())
     user = raw.get("user")
@@ -245,12 +255,16 @@ def _read_host_key(value: str, root: Path) -> tuple[str, Path | None]:
     if not text.startswith("ssh-"):
         key_file = (root / text).resolve()
         try:
-            text = key_file.read_text(encoding="utf-8").strip()
+            text = key_file.read_bytes().decode("utf-8").strip()
         except OSError as exc:
             raise _HostProblem(
                 f"cannot read SSH host key file {value!r}: {exc.strerror}",
                 ("ssh_host_key",),
                 "ssh-host-key",
+            ) from None
+        except UnicodeDecodeError:
+            raise _HostProblem(
+                f"SSH host key file {value!r} is not UTF-8 text", ("ssh_host_key",), "ssh-host-key"
             ) from None
     try:
         ed25519_key_blob(text)

@@ -19,6 +19,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from tailcfg.errors import SopsError
+from tailcfg.textfile import read_text, yaml_problem
 
 # Environment variables worth forwarding from the user's environment to sops.
 SOPS_ENV_KEYS = (
@@ -145,11 +146,7 @@ class SealedFile:
 
 def read_sealed(path: Path) -> SealedFile:
     """Parse a sops-encrypted YAML file's structure; SopsError if it is not one."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SopsError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_sealed(text, path)
+    return parse_sealed(read_text(path, "secrets file", error=SopsError), path)
 
 
 def parse_sealed(text: str | bytes, path: Path) -> SealedFile:
@@ -157,7 +154,7 @@ def parse_sealed(text: str | bytes, path: Path) -> SealedFile:
     try:
         data = YAML(typ="safe").load(text)
     except YAMLError as exc:
-        raise SopsError(f"{path}: not YAML: {exc}") from None
+        raise SopsError(yaml_problem(path, exc)) from None
     if not isinstance(data, dict) or not isinstance(data.get("sops"), dict):
         raise SopsError(f"{path}: not sops-encrypted (no 'sops' metadata)")
     meta = data["sops"]

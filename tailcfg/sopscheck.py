@@ -110,7 +110,7 @@ def _plaintext_values(sealed: SealedFile) -> Iterator[str]:
 def _metadata(path: Path) -> dict[str, str]:
     try:
         data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except (OSError, YAMLError):
+    except (OSError, UnicodeDecodeError, YAMLError):
         return {}
     meta = data.get("sops") if isinstance(data, dict) else None
     if not isinstance(meta, dict):

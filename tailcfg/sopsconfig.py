@@ -23,6 +23,7 @@ from ruamel.yaml.scalarstring import PlainScalarString
 
 from tailcfg.atomicfile import atomic_write_text
 from tailcfg.errors import SopsError
+from tailcfg.textfile import read_text, yaml_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,14 +168,11 @@ def dump_round_trip(data: Any, indent: Indent) -> str:
 
 
 def _load(config: Path) -> tuple[Any, Indent]:
-    try:
-        text = config.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SopsError(f"{config}: cannot read: {exc.strerror}") from None
+    text = read_text(config, "sops config", error=SopsError)
     try:
         data = YAML(typ="rt").load(text)
     except YAMLError as exc:
-        raise SopsError(f"{config}: not YAML: {exc}") from None
+        raise SopsError(yaml_problem(config, exc)) from None
     if data is None:
         data = CommentedMap()
     if not isinstance(data, CommentedMap):

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from tailcfg.control.bootstrap import init_state
+from tailcfg.control.server import check_serve
 from tailcfg.control.server import serve as serve_control
 from tailcfg.control.service import Settings
 
@@ -71,5 +72,6 @@ def serve(
     """Serve the control plane until SIGTERM or Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = Settings(ephemeral_timeout=ephemeral_timeout, keepalive=keepalive)
+    check_serve(state, listen=listen, policy_path=policy)
     typer.echo(f"control plane on http://{listen} (state {state})", err=True)
     return serve_control(state, listen=listen, policy_path=policy, settings=settings)

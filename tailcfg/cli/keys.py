@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from tailcfg.age import ssh_private_key_to_age, ssh_pubkey_to_age
+from tailcfg.age import AgeKeyError, ssh_private_key_to_age, ssh_pubkey_to_age
 from tailcfg.errors import TailcfgError
 from tailcfg.inventory import Inventory, format_duration, load_inventory, parse_duration
 from tailcfg.keys.backends import HeadscaleV1, TailscaleV2, make_backend
@@ -28,6 +28,7 @@ from tailcfg.keys.mint import mint_host
 from tailcfg.keys.rotate import due_hosts, revoke_host, rotate_all
 from tailcfg.keys.status import HostStatus, State, key_status
 from tailcfg.sops import SOPS_ENV_KEYS, Sops, find_sops
+from tailcfg.textfile import read_text
 
 app = typer.Typer(help="Mint, seal, report, rotate and revoke auth keys.", no_args_is_help=True)
 
@@ -69,10 +70,7 @@ def read_ssh_pubkey(value: str) -> str:
     """A key string, or the text of a ``.pub`` file."""
     if value.strip().startswith("ssh-"):
         return value
-    try:
-        return Path(value).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TailcfgError(f"{value}: cannot read SSH public key: {exc.strerror}") from None
+    return read_text(value, "SSH public key")
 
 
 def host_identities(directory: Path | None, names: list[str]) -> dict[str, str]:
@@ -86,7 +84,11 @@ def host_identities(directory: Path | None, names: list[str]) -> dict[str, str]:
             directory / name / "ssh_host_ed25519_key",
         ):
             if candidate.is_file():
-                found[name] = ssh_private_key_to_age(candidate.read_text(encoding="utf-8"))
+                text = read_text(candidate, "SSH host private key")
+                try:
+                    found[name] = ssh_private_key_to_age(text)
+                except TailcfgError as exc:
+                    raise TailcfgError(f"{candidate}: {exc}") from None
                 break
     return found
 
@@ -117,7 +119,13 @@ def recipient(
     ssh_pubkey: Annotated[str, typer.Argument(help="An ssh-ed25519 key, or a .pub file.")],
 ) -> int:
     """Print the age recipient (age1...) of an SSH ed25519 public key, like ssh-to-age."""
-    typer.echo(ssh_pubkey_to_age(read_ssh_pubkey(ssh_pubkey)))
+    try:
+        recipient_text = ssh_pubkey_to_age(read_ssh_pubkey(ssh_pubkey))
+    except AgeKeyError as exc:
+        if ssh_pubkey.strip().startswith("ssh-"):
+            raise
+        raise TailcfgError(f"{ssh_pubkey}: {exc}") from None
+    typer.echo(recipient_text)
     return 0
 
 
@@ -208,7 +216,7 @@ def _status_table(rows: list[HostStatus]) -> None:
     table = Table(box=None, pad_edge=False)
     for column in ("host", "key id", "tags", "expires in", "state"):
         table.add_column(column)
-    colours = {State.OK: "green", State.EXPIRING: "yellow"}
+    colours = {State.OK: "green", State.EXPIRING: "yellow", State.NO_HOST_KEY: "yellow"}
     for row in rows:
         colour = colours.get(row.state, "red")
         table.add_row(

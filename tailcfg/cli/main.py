@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import typer
 from typer._click import exceptions as click_exc  # typer vendors its own click
 
-from tailcfg.cli import control, hosts, keys, nix, node, policy, sops, verify
+from tailcfg.cli import control, devices, hosts, init, keys, nix, node, policy, sops, verify
 from tailcfg.errors import TailcfgError
 
 app = typer.Typer(
@@ -35,12 +35,14 @@ def _root(
 
 app.add_typer(policy.app, name="policy")
 app.add_typer(hosts.app, name="hosts")
+app.add_typer(devices.app, name="devices")
 app.add_typer(keys.app, name="keys")
 app.add_typer(sops.app, name="sops")
 app.add_typer(nix.app, name="nix")
 app.add_typer(control.app, name="control")
 app.add_typer(node.app, name="node")
 verify.register(app)
+init.register(app)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,6 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except TailcfgError as exc:
         print(str(exc), file=sys.stderr)
+        return 1
+    except OSError as exc:  # the file system said no: a directory where a file goes, ...
+        if debug:
+            traceback.print_exc()
+        where = exc.filename2 if exc.filename2 is not None else exc.filename
+        reason = exc.strerror or type(exc).__name__
+        print(f"{where}: {reason}" if where is not None else f"tailcfg: {reason}", file=sys.stderr)
         return 1
     except Exception as exc:
         if debug:

@@ -97,7 +97,7 @@ def render_text(report: VerifyReport, console: Console) -> None:
         if row.warning:
             what = f"{row.location}: warning {row.section}[{row.entry}] {row.test}"
             console.print(f"[yellow]{what}[/]: {row.warning}", highlight=False, soft_wrap=True)
-    for problem in report.problems:
+    for problem in (*report.problems, *report.notes):
         console.print(f"[yellow]note[/]: {problem}", highlight=False, soft_wrap=True)
     if report.drill is not None:
         colour = "green" if report.drill.passed else "red"

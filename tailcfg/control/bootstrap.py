@@ -43,6 +43,10 @@ def init_state(
     os.chmod(state, 0o700)
     control_key = keys.create_control_key(state)
     now = utcnow()
+    # It holds key hashes and node keys: 0600 from the start (SQLite gives its -wal and
+    # -shm files the database file's mode).
+    os.close(os.open(state / DB_FILE, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(state / DB_FILE, 0o600)
     with Store(state / DB_FILE) as store:
         store.set_setting("domain", domain)
         admin = store.ensure_user(admin_login, now=now, is_admin=True)

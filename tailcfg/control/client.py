@@ -68,8 +68,13 @@ class ControlClient:
 
     async def control_public_key(self) -> str:
         response = await self._http.get("/key")
-        _raise_for(response)
-        text = response.json()["PublicKey"]
+        _raise_for(response, where=f"{self.url}/key")
+        try:
+            text = response.json()["PublicKey"]
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+            raise ControlRequestError(
+                f"{self.url}/key: the answer is not a tailcfg control server's key", status=502
+            ) from None
         return str(text)
 
     async def _get_box(self) -> Box:
@@ -177,11 +182,14 @@ async def _frames(response: httpx.Response, box: Box) -> AsyncIterator[dict[str,
             yield keys.unseal(box, data)
 
 
-def _raise_for(response: httpx.Response) -> None:
+def _raise_for(response: httpx.Response, *, where: str = "") -> None:
+    """ControlRequestError with the server's message (after ``where``: status, when given)."""
     if response.status_code < 400:
         return
     try:
         message = str(response.json().get("message", response.text))
     except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
         message = response.text or response.reason_phrase
+    if where:
+        message = f"{where}: {response.status_code} {message}"
     raise ControlRequestError(message, status=response.status_code)

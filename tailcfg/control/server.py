@@ -20,7 +20,7 @@ from pathlib import Path
 
 import uvicorn
 
-from tailcfg.control.app import create_app
+from tailcfg.control.app import create_app, preflight
 from tailcfg.control.bootstrap import init_state, is_initialised, read_admin_key
 from tailcfg.control.service import Settings
 from tailcfg.errors import ControlError
@@ -57,6 +57,7 @@ def serve(
     settings: Settings | None = None,
 ) -> int:
     """Serve until SIGINT/SIGTERM, then shut down cleanly; returns 0."""
+    check_serve(state_dir, listen=listen, policy_path=policy_path)
     host, port = parse_listen(listen)
     app = create_app(state_dir, settings=settings, policy_path=policy_path)
     server = _Server(_config(app, host=host, port=port))
@@ -64,6 +65,27 @@ def serve(
     if not server.started:
         raise ControlError(f"control server failed to start on {listen}")
     return 0
+
+
+def check_serve(
+    state_dir: str | Path, *, listen: str, policy_path: str | Path | None = None
+) -> None:
+    """Everything ``serve`` can refuse before it starts: the listen address (and whether it
+    can be bound), the state, the policy; ControlError, positioned, when one is wrong."""
+    host, port = parse_listen(listen)
+    preflight(state_dir, policy_path)
+    _check_port(host, port, listen)
+
+
+def _check_port(host: str, port: int, listen: str) -> None:
+    """ControlError when the address cannot be bound (in use, not local), before uvicorn."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise ControlError(f"--listen {listen}: cannot listen there: {exc.strerror}") from None
 
 
 class _Server(uvicorn.Server):

@@ -24,6 +24,7 @@ from typing import Any, Protocol, Self, Unpack
 
 import httpx
 
+from tailcfg import hujson
 from tailcfg.apiclient import (
     ApiClient,
     Credentials,
@@ -34,7 +35,7 @@ from tailcfg.apiclient import (
     open_api,
     server_message,
 )
-from tailcfg.errors import BackendError, ConflictError
+from tailcfg.errors import BackendError, ConflictError, HujsonError
 from tailcfg.inventory import ControlConfig
 
 HUJSON = "application/hujson"
@@ -132,6 +133,16 @@ class TailscalePolicy(TailscaleApi):
         if response.status_code != 200:
             raise _refusal(self._http, method, self._path, response)
         text = response.text
+        if text.strip():
+            try:
+                hujson.parse(text, "<answer>")
+            except HujsonError:
+                kind = response.headers.get("content-type", "no content type")
+                raise BackendError(
+                    f"{self._http.what(method, self._path)}: 200 answer is not a HuJSON policy"
+                    f" ({kind})",
+                    status=200,
+                ) from None
         return RemotePolicy(text, unquote_etag(response.headers.get("ETag")) or sha256_hex(text))
 
     def get(self) -> RemotePolicy:

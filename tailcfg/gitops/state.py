@@ -19,6 +19,7 @@ from typing import Any
 
 from tailcfg.atomicfile import atomic_write_text
 from tailcfg.errors import TailcfgError
+from tailcfg.textfile import read_text
 
 STATE_FILE = Path(".tailcfg") / "gitops-state.json"
 VERSION = 1
@@ -58,12 +59,9 @@ class GitopsState:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists():
         return {}
-    except OSError as exc:
-        raise TailcfgError(f"{path}: cannot read the gitops state: {exc.strerror}") from None
+    text = read_text(path, "the gitops state")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

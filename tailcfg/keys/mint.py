@@ -63,7 +63,7 @@ def plan_mint(inventory: Inventory, name: str, *, oauth_tags: Sequence[str] | No
             f"host {name}: key expiry {format_duration(host.key.expiry)} exceeds the 90d"
             " that the Tailscale API allows"
         )
-    recipient = ssh_pubkey_to_age(host.ssh_host_key)
+    recipient = ssh_pubkey_to_age(inventory.host_key(name))
     path = inventory.secrets_file(name)
     config = inventory.sops_config
     rel = os.path.relpath(path, config.parent)

@@ -19,6 +19,7 @@ class State(StrEnum):
     MISSING = "missing"
     NOT_DECRYPTABLE = "not-decryptable-by-host"
     INVALID = "invalid"
+    NO_HOST_KEY = "no-ssh-host-key"  # declared without an SSH host key: nothing to seal for
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +34,15 @@ class HostStatus:
 
     @property
     def needs_rotation(self) -> bool:
-        return self.state is not State.OK
+        return self.state not in (State.OK, State.NO_HOST_KEY)
 
 
 def host_status(inventory: Inventory, name: str, *, now: datetime, within: timedelta) -> HostStatus:
     host = inventory.host(name)
     path = inventory.secrets_file(name)
+    if host.ssh_host_key is None and not path.exists():
+        detail = f"add its key: tailcfg hosts add {name} --ssh-host-key KEY"
+        return HostStatus(name, State.NO_HOST_KEY, tags=host.tags, detail=detail)
     try:
         sealed = read_key(path)
     except SopsError as exc:
@@ -49,6 +53,8 @@ def host_status(inventory: Inventory, name: str, *, now: datetime, within: timed
     base = HostStatus(name, State.OK, sealed.key_id, sealed.tags, sealed.expires, left)
     if not sealed.encrypted:
         return _with(base, State.INVALID, "tailscale_authkey is not sops-encrypted")
+    if host.ssh_host_key is None:
+        return _with(base, State.NOT_DECRYPTABLE, "the host has no ssh_host_key")
     recipient = ssh_pubkey_to_age(host.ssh_host_key)
     if recipient not in sealed.recipients:
         return _with(base, State.NOT_DECRYPTABLE, f"not encrypted to {recipient}")

@@ -11,16 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from tailcfg import hujson
-from tailcfg.errors import PolicyError, TailcfgError
+from tailcfg.errors import PolicyError
 from tailcfg.source import Diagnostic
+from tailcfg.textfile import read_text
 
 
 def load_tag_owners(policy: Path) -> tuple[Mapping[str, Sequence[str]], Any]:
     """``tagOwners`` of the policy file, and its Document (for positions)."""
-    try:
-        text = policy.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TailcfgError(f"{policy}: cannot read policy: {exc.strerror}") from None
+    text = read_text(policy, "policy")
     document = hujson.parse(text, str(policy))
     value = document.value
     owners = value.get("tagOwners") if isinstance(value, dict) else None

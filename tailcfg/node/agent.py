@@ -42,6 +42,7 @@ from tailcfg.node.crypto import generate_private_key, public_key
 from tailcfg.node.device import Device, PeerConfig, ProbeResult
 from tailcfg.node.packets import IPAddress
 from tailcfg.node.routing import Network, parse_networks
+from tailcfg.textfile import read_text
 
 __all__ = ["AgentPeer", "NodeAgent", "read_auth_key"]
 
@@ -52,10 +53,7 @@ NODE_KEY_FILE = "node.key"
 
 def read_auth_key(path: Path) -> str:
     """The auth key in ``path`` (first non-empty line), as tailscaled reads ``authKeyFile``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ControlError(f"{path}: cannot read the auth key file: {exc.strerror}") from None
+    text = read_text(path, "the auth key file", error=ControlError)
     key = next((line.strip() for line in text.splitlines() if line.strip()), "")
     if not key:
         raise ControlError(f"{path}: the auth key file is empty")
@@ -64,7 +62,11 @@ def read_auth_key(path: Path) -> str:
 
 def _load_or_create(path: Path, make: Callable[[], bytes]) -> bytes:
     if path.exists():
-        return ckeys.parse_private(path.read_text(encoding="utf-8")).encode()
+        text = read_text(path, "the key file", error=ControlError)
+        try:
+            return ckeys.parse_private(text).encode()
+        except ControlError as exc:
+            raise ControlError(f"{path}: {exc}") from None
     raw = make()
     atomic_write_text(path, ckeys.PRIVATE_PREFIX + raw.hex() + "\n", mode=0o600)
     return raw
@@ -290,9 +292,15 @@ class NodeAgent:
                     await self._reauthenticate()
                     return
         auth_key = read_auth_key(self.auth_key_file)
-        self.identity = await self._client.register(
-            self.node_key, auth_key=auth_key, **self._hostinfo()
-        )
+        try:
+            self.identity = await self._client.register(
+                self.node_key, auth_key=auth_key, **self._hostinfo()
+            )
+        except ControlRequestError as exc:
+            raise ControlRequestError(
+                f"{self.auth_key_file}: the control plane refused the auth key: {exc}",
+                status=exc.status,
+            ) from None
         self._registered_at = datetime.now(UTC)
         log.info("%s registered as %s", self.hostname, self.name)
 

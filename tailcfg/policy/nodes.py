@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tailcfg.errors import TailcfgError
+from tailcfg.textfile import read_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +55,21 @@ class Node:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Node:
         """Build a node from a mapping; ``user_email`` wins over ``user`` as the login."""
-        try:
-            name = str(data["name"])
-        except KeyError:
-            raise TailcfgError("node without a name") from None
+        if not isinstance(data, Mapping):
+            raise TailcfgError(f"a node is an object with a name, not {json.dumps(data)[:60]}")
+        name = data.get("name")
+        if not isinstance(name, str) or not name:
+            raise TailcfgError(f"node without a name (a string): {json.dumps(data)[:80]}")
+        for key in ("tags", "routable_ips", "approved_routes"):
+            value = data.get(key)
+            if value is not None and (
+                not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+            ):
+                raise TailcfgError(f"node {name!r}: {key} is not a list of strings")
+        for key in ("user", "user_email", "ipv4", "ipv6", "created", "hostname"):
+            value = data.get(key)
+            if value is not None and not isinstance(value, str):
+                raise TailcfgError(f"node {name!r}: {key} is not a string")
         tags = tuple(str(t) for t in data.get("tags") or ())
         user = data.get("user_email") or data.get("user")
         if tags:
@@ -157,15 +169,20 @@ def nodes_from_list(items: Iterable[Mapping[str, Any]], services: Any = None) ->
 def load_nodes(path: str | Path) -> tuple[Node, ...]:
     """Read a ``--nodes`` file: JSON or YAML, a list of devices (or ``{"nodes": [...]}``)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TailcfgError(f"{p}: cannot read nodes file: {exc.strerror}") from None
+    text = read_text(p, "nodes file")
     data: Any
     if p.suffix in (".yaml", ".yml"):
         from ruamel.yaml import YAML
+        from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-        data = YAML(typ="safe").load(text)
+        try:
+            data = YAML(typ="safe").load(text)
+        except MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
+            raise TailcfgError(f"{where}: YAML: {exc.problem or exc.context}") from None
+        except YAMLError as exc:
+            raise TailcfgError(f"{p}: YAML: {exc}") from None
     else:
         try:
             data = json.loads(text)

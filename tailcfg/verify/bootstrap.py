@@ -48,6 +48,7 @@ class HostKey:
     host: str
     auth_key_file: Path
     request: KeyRequest
+    sealed: bool = True  # False: the host has no SSH host key, the key was handed over as is
 
 
 def host_private_key(directory: Path, template: str, host: str) -> Path:
@@ -75,6 +76,11 @@ def bootstrap_host(
         raise VerifyError(
             f"host {name}: the control plane refused to mint its key: {exc}"
         ) from None
+    target = out_dir / name / "authkey"
+    if host.ssh_host_key is None:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write_text(target, key.secret + "\n", mode=0o600)
+        return HostKey(name, target, request, sealed=False)
     path = inventory.secrets_file(name)
     rel = path.relative_to(inventory.root_dir)
     try:
@@ -86,7 +92,6 @@ def bootstrap_host(
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, sealed, mode=0o644)
     secret = _decrypt_as_host(host, sops, path, rel, private_key)
-    target = out_dir / name / "authkey"
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     atomic_write_text(target, secret + "\n", mode=0o600)
     return HostKey(name, target, request)
@@ -108,7 +113,7 @@ def _decrypt_as_host(host: Host, sops: Sops, path: Path, rel: Path, private_key:
         recipients = ", ".join(parse_sealed(path.read_bytes(), path).recipients) or "nobody"
         own = ""
         with contextlib.suppress(AgeKeyError):
-            own = f" ({ssh_pubkey_to_age(host.ssh_host_key)})"
+            own = f" ({ssh_pubkey_to_age(host.ssh_host_key)})" if host.ssh_host_key else ""
         raise VerifyError(
             f"host {name} cannot decrypt its key: {rel} is sealed for {recipients}, not for "
             f"the host's recipient{own}; add it to the creation rule in .sops.yaml"

@@ -104,6 +104,7 @@ class VerifyReport:
     drill: Drill | None = None
     problems: tuple[str, ...] = ()
     timings: Timings = field(default_factory=Timings)
+    notes: tuple[str, ...] = ()  # what was not proven, by design (not a failure)
     control_url: str = ""
     admin_key_file: str = ""  # the control plane's admin API key (exists while it runs)
 
@@ -125,6 +126,7 @@ class VerifyReport:
             "passed": self.passed,
             "lint_errors": list(self.lint_errors),
             "problems": list(self.problems),
+            "notes": list(self.notes),
             "hosts": [_host_json(h) for h in self.hosts],
             "rows": [_row_json(r) for r in self.rows],
             "drill": None if self.drill is None else _drill_json(self.drill),

@@ -190,6 +190,12 @@ async def _with_control(
                 probes=sum(len(r.probes) for r in rows),
                 probe_s=t3 - t2,
             )
+            unsealed = tuple(
+                f"host {n} has no ssh_host_key: its key was not sealed, so sops decryption by"
+                " the host is not proven"
+                for n, k in keys.items()
+                if not k.sealed
+            )
             problems = report.problems + tuple(f"mesh incomplete: {x}" for x in late)
             report = replace(
                 report,
@@ -197,6 +203,7 @@ async def _with_control(
                 rows=tuple(rows),
                 drill=drill,
                 problems=problems,
+                notes=unsealed,
                 timings=timings,
             )
             if hold is not None:
@@ -275,7 +282,12 @@ async def _bootstrap(
             raise result
         else:
             keys[name] = result
-            on_event(Event("host", f"{name}: key minted, sealed, decrypted with its SSH host key"))
+            how = (
+                "sealed, decrypted with its SSH host key"
+                if result.sealed
+                else "handed over unsealed (no ssh_host_key: sealing not proven)"
+            )
+            on_event(Event("host", f"{name}: key minted, {how}"))
     return keys, failed
 
 

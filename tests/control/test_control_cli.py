@@ -29,6 +29,7 @@ def test_init_writes_admin_key_once_and_never_prints_it(
     assert key not in out.out + out.err
     assert stat.S_IMODE((state / "admin.key").stat().st_mode) == 0o600
     assert stat.S_IMODE((state / "control.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((state / "control.db").stat().st_mode) == 0o600
     assert out.out.splitlines()[0] == f"initialised {state}"
     assert main(["control", "init", "--state", str(state)]) == 1
     assert capsys.readouterr().err == (

@@ -285,7 +285,8 @@ def test_refused_auth_key_and_unreachable_control(control: RunningControl, tmp_p
         except ControlError as exc:
             return str(exc)
 
-    assert asyncio.run(start(control.url)) == "invalid auth key"
+    refused = f"{bad}: the control plane refused the auth key: invalid auth key"
+    assert asyncio.run(start(control.url)) == refused
     unreachable = asyncio.run(start("http://127.0.0.1:9"))
     assert unreachable.startswith("cannot reach the control plane at http://127.0.0.1:9: ")
     assert "nope" not in unreachable

@@ -109,6 +109,7 @@ def test_json_report_shape(report: VerifyReport) -> None:
         "drill",
         "hosts",
         "lint_errors",
+        "notes",
         "passed",
         "policy",
         "problems",
