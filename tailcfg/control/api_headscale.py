@@ -182,6 +182,7 @@ async def create_preauthkey(request: Request) -> Response:
         tags=tags,
         expires_at=_expires_at(data.get("expiration")),
         description="" if given else NO_USER,
+        tags_owned=given,  # a key without a user: made by the admin, for any defined tag
     )
     return JSONResponse({"preAuthKey": _key_json(key, user, secret=secret)})
 

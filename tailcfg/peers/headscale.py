@@ -10,7 +10,7 @@
         hs.url           # "http://127.0.0.1:PORT": server_url, REST API (/api/v1), /health
         hs.api_key       # an API key made at start (Bearer token of the REST API)
         hs.config_path   # the generated config.yaml (``headscale -c PATH ...``)
-        hs.create_user("odin")   # -> 1 (the user's numeric id)
+        hs.create_user("odin", email="odin@example.com")   # -> 1 (the user's id)
         hs.create_api_key()      # -> another API key
         hs.cli("nodes", "list")  # -> the CLI's JSON answer (``-o json``), decoded
     # stopped: the process group is killed, nothing keeps running
@@ -20,7 +20,8 @@ noise private key, a DERP map and ``headscale.log``. Settings: ``policy.mode: da
 policy lives in the database, set through the API), no OIDC, no update check, no embedded
 DERP server and no DERP map download; the DERP map is a file with one region (999, node
 ``127.0.0.1``, ``derp_port``), or ``derp_map`` (YAML text) when the caller has a real DERP.
-Every port is a free 127.0.0.1 port unless given; a port in use is a :class:`PeerError`
+Every port is a free 127.0.0.1 port unless given (``listen_host``: the HTTP API's and
+server_url's address instead of 127.0.0.1); a port in use is a :class:`PeerError`
 naming it. The CLI talks to the server through a unix socket in a short temporary
 directory (socket paths are limited to 107 bytes), removed at stop.
 
@@ -57,17 +58,17 @@ STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
 _CHILD_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
-def port_in_use(port: int) -> bool:
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((host, port))
         except OSError:
             return True
     return False
@@ -75,13 +76,14 @@ def port_in_use(port: int) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Ports:
-    http: int
-    grpc: int
+    http: int  # on the listen host
+    grpc: int  # on 127.0.0.1, as the metrics
     metrics: int
+    host: str = "127.0.0.1"  # where server_url points and the HTTP API listens
 
     @classmethod
-    def pick(cls, http: int | None = None) -> Ports:
-        return cls(http or free_port(), free_port(), free_port())
+    def pick(cls, http: int | None = None, host: str = "127.0.0.1") -> Ports:
+        return cls(http or free_port(host), free_port(), free_port(), host)
 
 
 def derp_map_yaml(port: int) -> str:
@@ -107,8 +109,8 @@ def config_yaml(
 ) -> str:
     """headscale's config for a loopback server keeping all its state in ``state_dir``."""
     config = {
-        "server_url": f"http://127.0.0.1:{ports.http}",
-        "listen_addr": f"127.0.0.1:{ports.http}",
+        "server_url": f"http://{ports.host}:{ports.http}",
+        "listen_addr": f"{ports.host}:{ports.http}",
         "metrics_listen_addr": f"127.0.0.1:{ports.metrics}",
         "grpc_listen_addr": f"127.0.0.1:{ports.grpc}",
         "grpc_allow_insecure": False,
@@ -160,7 +162,7 @@ class HeadscaleServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.http}"
+        return f"http://{self.ports.host}:{self.ports.http}"
 
     @property
     def log_path(self) -> Path:
@@ -173,19 +175,22 @@ class HeadscaleServer:
         *,
         binary: Path,
         port: int | None = None,
+        listen_host: str = "127.0.0.1",
         derp_map: str | None = None,
         derp_port: int = 3340,
         log_level: str = "info",
         start_timeout: float = START_TIMEOUT,
     ) -> HeadscaleServer:
         """Write the config into ``state_dir``, start headscale, wait for /health, make an
-        API key. ``port``: the HTTP port (default: a free one)."""
+        API key. ``port``: the HTTP port (default: a free one); ``listen_host``: the address
+        of the HTTP API and server_url (another than loopback, e.g. a bridge's, to serve
+        nodes in network namespaces)."""
         if not binary.is_file() or not os.access(binary, os.X_OK):
             raise PeerError(f"headscale not found at {binary}: run scripts/build-peers")
         binary = binary.resolve()
-        ports = Ports.pick(port)
-        if port is not None and port_in_use(port):
-            raise PeerError(f"headscale: port 127.0.0.1:{port} is taken")
+        ports = Ports.pick(port, listen_host)
+        if port is not None and port_in_use(port, listen_host):
+            raise PeerError(f"headscale: port {listen_host}:{port} is taken")
         state_dir = state_dir.resolve()
         state_dir.mkdir(parents=True, exist_ok=True)
         socket_dir = Path(tempfile.mkdtemp(prefix="hs-"))
@@ -304,9 +309,14 @@ class HeadscaleServer:
             raise PeerError(f"headscale {' '.join(args)}: {reason or 'failed'}")
         return answer
 
-    def create_user(self, name: str) -> int:
-        """Create the user ``name``; its numeric id."""
-        answer = self.cli("users", "create", name)
+    def create_user(self, name: str, *, email: str = "", display_name: str = "") -> int:
+        """Create the user ``name``; its numeric id. Headscale's policy finds a user by its
+        name (``odin@``) or email (``odin@example.com``)."""
+        extra = [
+            *(("--email", email) if email else ()),
+            *(("-d", display_name) if display_name else ()),
+        ]
+        answer = self.cli("users", "create", name, *extra)
         user_id = answer.get("id") if isinstance(answer, dict) else None
         if isinstance(user_id, str) and user_id.isdigit():
             user_id = int(user_id)

@@ -200,6 +200,23 @@ def build_app(state: FakeState) -> Starlette:
             users = [u for u in users if u["email"] == query["email"]]
         return JSONResponse({"users": users})
 
+    async def hs_create_user(request: Request) -> Response:
+        if (failed := await gate(request)) is not None:
+            return failed
+        if not headscale_auth(request):
+            return Response("Unauthorized", status_code=401)
+        body = await request.json()
+        name = body.get("name")
+        if not isinstance(name, str) or not name:
+            return _hs_error(500, 2, "creating user: name is required")
+        if any(u["name"] == name for u in state.hs_users):
+            return _hs_error(500, 2, "creating user: user already exists")
+        user = _hs_user(str(len(state.hs_users) + 1), name, str(body.get("email") or ""))
+        user["displayName"] = str(body.get("displayName") or "")
+        with state.lock:
+            state.hs_users.append(user)
+        return JSONResponse({"user": user})
+
     async def preauthkey(request: Request) -> Response:
         if (failed := await gate(request)) is not None:
             return failed
@@ -258,6 +275,7 @@ def build_app(state: FakeState) -> Starlette:
             Route("/api/v2/tailnet/{tailnet}/keys", keys, methods=["GET", "POST"]),
             Route("/api/v2/tailnet/{tailnet}/keys/{key_id}", key, methods=["GET", "DELETE"]),
             Route("/api/v1/user", hs_users, methods=["GET"]),
+            Route("/api/v1/user", hs_create_user, methods=["POST"]),
             Route("/api/v1/preauthkey", preauthkey, methods=["GET", "POST"]),
             Route("/api/v1/preauthkey/expire", preauthkey_expire, methods=["POST"]),
         ]

@@ -25,12 +25,15 @@ def test_start_user_api_key_stop(headscale_binary: Path, tmp_path: Path) -> None
         assert hs.url == f"http://127.0.0.1:{hs.ports.http}"
         assert hs.config_path == (tmp_path / "hs" / "config.yaml").resolve()
         assert hs.api_key not in repr(hs)
-        odin = hs.create_user("odin")
+        odin = hs.create_user("odin", email="odin@example.com", display_name="Odin")
         thor = hs.create_user("thor")
         assert (odin, thor) == (1, 2)
         headers = {"Authorization": f"Bearer {hs.api_key}"}
         answer = httpx.get(f"{hs.url}/api/v1/user", headers=headers, timeout=5).json()
-        assert [(u["id"], u["name"]) for u in answer["users"]] == [("1", "odin"), ("2", "thor")]
+        assert [(u["id"], u["name"], u["email"], u["displayName"]) for u in answer["users"]] == [
+            ("1", "odin", "odin@example.com", "Odin"),
+            ("2", "thor", "", ""),
+        ]
         second = hs.create_api_key()
         assert second != hs.api_key
         headers = {"Authorization": f"Bearer {second}"}
