@@ -7,7 +7,7 @@
                                               # (headscale) listen for the namespaces
         ns = lan.namespace("dao")             # netns tcn<id>, veth to the bridge, X.n/27
         ns.argv("ping", "-c1", lan.host_ip)   # ["ip", "netns", "exec", "tcn<id>", ...]
-        ns.add_local_address("192.168.1.10")  # an address held by a dummy interface in it
+        ns.add_local_address("192.168.1.10")  # an address held inside it (on its lo)
     # every namespace, veth and the bridge deleted, also when the body raised
 
 The address block is a /27 of the TEST-NET ranges (RFC 5737) that overlaps no address or
@@ -108,20 +108,16 @@ class Namespace:
     label: str
     address: str
     veth_root: str
-    _dummy: bool = False
 
     def argv(self, *argv: str) -> list[str]:
         """``argv`` run inside the namespace."""
         return ["ip", "netns", "exec", self.name, *argv]
 
     def add_local_address(self, address: str) -> None:
-        """Hold ``address`` (/32 or /128) on a dummy interface inside the namespace."""
-        if not self._dummy:
-            ip("-n", self.name, "link", "add", "tcdummy0", "type", "dummy")
-            ip("-n", self.name, "link", "set", "tcdummy0", "up")
-            self._dummy = True
+        """Hold ``address`` (/32 or /128) inside the namespace (on its loopback interface:
+        not every kernel has the dummy interface type)."""
         bits = 128 if ":" in address else 32
-        ip("-n", self.name, "addr", "add", f"{address}/{bits}", "dev", "tcdummy0")
+        ip("-n", self.name, "addr", "add", f"{address}/{bits}", "dev", "lo")
 
     def etc_file(self, name: str, text: str) -> None:
         """``/etc/<name>`` as programs started in this namespace see it."""

@@ -51,6 +51,30 @@ CLI_TIMEOUT = 30.0
 _ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 
 
+def lan_derp_map(host_ip: str, *, derp_port: int = 3340, stun_port: int = 3478) -> str:
+    """A DERP map (Headscale's ``derp.paths`` YAML) of one region on the LAN's root address,
+    where nothing answers. Headscale refuses to start without a DERP region, and tailscaled
+    needs its STUN packets to be *sendable*: with no route to a STUN server its netcheck
+    reports a send error and magicsock rebinds its socket every few seconds, breaking the
+    direct paths. Sent to the LAN's root address, they leave and go unanswered, and nodes
+    talk over direct paths only."""
+    return (
+        "regions:\n"
+        "  900:\n"
+        "    regionid: 900\n"
+        "    regioncode: lan\n"
+        "    regionname: tailcfg LAN (nothing answers)\n"
+        "    nodes:\n"
+        "      - name: 900a\n"
+        "        regionid: 900\n"
+        f"        hostname: {host_ip}\n"
+        f"        ipv4: {host_ip}\n"
+        "        ipv6: none\n"
+        f"        stunport: {stun_port}\n"
+        f"        derpport: {derp_port}\n"
+    )
+
+
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
