@@ -116,7 +116,9 @@ def test_acl_etag_hujson_json_and_if_match(state_dir: Path, policy_file: Path) -
             hujson = await client.get(ACL, headers={"Accept": "application/hujson"})
             etag = f'"{hashlib.sha256(POLICY.encode()).hexdigest()}"'
             assert (hujson.text, hujson.headers["etag"]) == (POLICY, etag)
-            as_json = await client.get(ACL)
+            default = await client.get(ACL)  # no Accept: HuJSON, as Tailscale's API answers
+            assert (default.text, default.headers["content-type"]) == (POLICY, "application/hujson")
+            as_json = await client.get(ACL, headers={"Accept": "application/json"})
             assert as_json.json()["tagOwners"] == {
                 "tag:server": ["group:admins"],
                 "tag:ci": ["group:admins"],
@@ -227,12 +229,15 @@ def test_device_tags_and_authorized(state_dir: Path, policy_file: Path) -> None:
             return (await client.get(dev)).json()
 
     device = run(scenario())
-    assert {k: device[k] for k in ("authorized", "tags", "keyExpiryDisabled", "hostname")} == {
+    fields = ("authorized", "tags", "keyExpiryDisabled", "hostname", "isEphemeral")
+    assert {k: device[k] for k in fields} == {
         "authorized": True,
         "tags": ["tag:server"],
         "keyExpiryDisabled": True,
         "hostname": "box",
+        "isEphemeral": False,  # Tailscale's field name (not "ephemeral")
     }
+    assert "ephemeral" not in device
 
 
 FAILING = """{

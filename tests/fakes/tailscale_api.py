@@ -5,8 +5,9 @@ The request and response JSON follow the public documentation:
 * ``POST /api/v2/oauth/token`` (form: client_id, client_secret[, scope]) ->
   ``{"access_token", "token_type": "Bearer", "expires_in", "scope"}``
 * ``POST /api/v2/tailnet/{tailnet}/keys`` with ``capabilities.devices.create`` and
-  ``expirySeconds``/``description`` -> ``{"id", "key", "created", "expires", "capabilities",
-  "description"}``; ``GET .../keys`` -> ``{"keys": [...]}`` (no secrets);
+  ``expirySeconds``/``description`` (at most 50 letters, digits, hyphens and spaces) ->
+  ``{"id", "key", "created", "expires", "capabilities", "description"}``; ``GET .../keys``
+  -> ``{"keys": [...]}`` (no secrets); ``GET`` of a revoked key: 200, ``"invalid": true``;
   ``GET``/``DELETE .../keys/{id}``; errors ``{"message": ...}``.
 * Headscale v1, as a real Headscale 0.29.2 answers (tests/peers/test_headscale_wire.py
   runs the same assertions against both): ``GET /api/v1/user?name=|email=`` ->
@@ -23,6 +24,7 @@ statuses; ``next_secrets`` fixes the next minted secrets (canary tests).
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 import threading
@@ -40,6 +42,7 @@ from starlette.routing import Route
 from fakes.loopback import bearer_token, form_fields, serve_app
 
 _ALNUM = string.ascii_letters + string.digits
+DESCRIPTION = re.compile(r"[A-Za-z0-9 -]{0,50}")  # a key's description, per the OpenAPI
 
 
 def _rand(n: int) -> str:
@@ -138,6 +141,9 @@ def build_app(state: FakeState) -> Starlette:
             return JSONResponse({"keys": [_public(k) for k in state.keys.values()]})
         body = await request.json()
         state.bodies.append((request.method, request.url.path, body))
+        description = body.get("description", "")
+        if not isinstance(description, str) or not DESCRIPTION.fullmatch(description):
+            return _error(400, "description must be at most 50 letters, digits, hyphens, spaces")
         create = body.get("capabilities", {}).get("devices", {}).get("create", {})
         tags = list(create.get("tags", []))
         if state.allowed_tags is not None and not set(tags) <= state.allowed_tags:
@@ -177,12 +183,14 @@ def build_app(state: FakeState) -> Starlette:
             return _error(401, "API token invalid")
         key_id = request.path_params["key_id"]
         record = state.keys.get(key_id)
-        if record is None or record["revoked"]:
+        if record is None:
             return _error(404, "not found")
         if request.method == "DELETE":
+            if record["revoked"]:
+                return _error(404, "not found")
             record["revoked"] = _ts(datetime.now(UTC))
             return Response(status_code=200)
-        return JSONResponse(_public(record))
+        return JSONResponse(_public(record))  # a revoked key too: "invalid": true
 
     def headscale_auth(request: Request) -> bool:
         return bearer_token(request) in state.headscale_keys
@@ -284,9 +292,9 @@ def build_app(state: FakeState) -> Starlette:
 
 def _public(record: dict[str, Any]) -> dict[str, Any]:
     shown = {k: v for k, v in record.items() if k not in ("key", "revoked")}
+    shown["invalid"] = bool(record["revoked"])
     if record["revoked"]:
         shown["revoked"] = record["revoked"]
-        shown["invalid"] = True
     return shown
 
 
