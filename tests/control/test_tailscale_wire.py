@@ -1,6 +1,7 @@
 """Tailscale API v2 key details, the same assertions against the embedded plane and the fake
-(both follow Tailscale's OpenAPI description): a key's description is at most 50 letters,
-digits, hyphens and spaces; GET of a revoked key is 200 with ``"invalid": true``."""
+(both follow Tailscale's OpenAPI description): a key's description "can be a maximum of 50
+alphanumeric characters. Hyphens and spaces are also allowed"; "a revoked (deleted) or
+expired key will have an invalid field set to true" (GET answers it, 200)."""
 
 from __future__ import annotations
 

@@ -292,7 +292,8 @@ def build_app(state: FakeState) -> Starlette:
 
 def _public(record: dict[str, Any]) -> dict[str, Any]:
     shown = {k: v for k, v in record.items() if k not in ("key", "revoked")}
-    shown["invalid"] = bool(record["revoked"])
+    expired = str(record["expires"]) <= _ts(datetime.now(UTC))  # same format: comparable
+    shown["invalid"] = bool(record["revoked"]) or expired  # revoked (deleted) or expired
     if record["revoked"]:
         shown["revoked"] = record["revoked"]
     return shown
