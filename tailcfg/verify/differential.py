@@ -127,6 +127,18 @@ class FilterComparison:
     only_peer: tuple[str, ...]  # examples the peer allows and the engine does not
     engine_rules: int
     peer_rules: int
+    first_difference: str = ""  # the first rule that is spelled differently, both ways
+
+
+def _first_difference(engine: Sequence[str], peer: Sequence[str]) -> str:
+    for i, (a, b) in enumerate(zip(engine, peer, strict=False)):
+        if a != b:
+            return f"rule {i}: engine {a} / peer {b}"
+    if len(engine) != len(peer):
+        extra = engine[len(peer) :] or peer[len(engine) :]
+        who = "engine" if len(engine) > len(peer) else "peer"
+        return f"rule {min(len(engine), len(peer))}: only the {who} has {extra[0]}"
+    return ""
 
 
 def compare_filters(
@@ -135,7 +147,9 @@ def compare_filters(
     addresses: Iterable[str] = (),
 ) -> FilterComparison:
     """Compare two packet filters (``tailcfg.FilterRule`` lists) as the module says."""
-    equal = [canonical_rule(r) for r in engine] == [canonical_rule(r) for r in peer]
+    engine_text = [canonical_rule(r) for r in engine]
+    peer_text = [canonical_rule(r) for r in peer]
+    equal = engine_text == peer_text
     mine, my_caps = _parse(engine)
     theirs, their_caps = _parse(peer)
     addresses = list(addresses)
@@ -168,6 +182,7 @@ def compare_filters(
         only_peer=tuple(only_peer[:MAX_EXAMPLES]) + _more(only_peer),
         engine_rules=len(engine),
         peer_rules=len(peer),
+        first_difference=_first_difference(engine_text, peer_text),
     )
 
 
@@ -180,6 +195,7 @@ class SshComparison:
     equal: bool
     equivalent: bool
     differences: tuple[str, ...]  # "100.64.0.1 as root: engine accept, peer deny"
+    first_difference: str = ""
 
 
 def _ssh_rules(policy: Mapping[str, Any] | None) -> list[str]:
@@ -193,7 +209,8 @@ def compare_ssh(
     logins: Iterable[str],
 ) -> SshComparison:
     """Compare two SSH policies: rules, and the decision per source node and login."""
-    equal = _ssh_rules(engine) == _ssh_rules(peer)
+    engine_text, peer_text = _ssh_rules(engine), _ssh_rules(peer)
+    equal = engine_text == peer_text
     differences: list[str] = []
     for name, addresses in sources.items():
         for login in logins:
@@ -201,4 +218,5 @@ def compare_ssh(
             b = ssh_decision(peer or {}, addresses, login)
             if a != b:
                 differences.append(f"{name} as {login}: engine {a}, peer {b}")
-    return SshComparison(equal, not differences, tuple(differences))
+    first = _first_difference(engine_text, peer_text)
+    return SshComparison(equal, not differences, tuple(differences), first)

@@ -47,11 +47,10 @@ def compare_node(
     filter_kind = (
         "equal" if f.equal else "equivalent" if f.equivalent and f.caps_equal else "differs"
     )
-    if not f.equal and f.equivalent and f.caps_equal:
-        details.append(
-            f"filter spelled differently ({f.engine_rules} engine rules, "
-            f"{f.peer_rules} headscale rules)"
-        )
+    if not f.equal:
+        details.append(f"filter: {f.first_difference}")
+    if not s.equal:
+        details.append(f"ssh: {s.first_difference}")
     ssh_kind = "equal" if s.equal else "equivalent" if s.equivalent else "differs"
     return Received(name, filter_kind, ssh_kind, "; ".join(details))
 
