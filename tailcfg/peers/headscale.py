@@ -33,6 +33,7 @@ and never passed in argv (the CLI prints it, we read it from its stdout).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -50,7 +51,7 @@ from typing import Any, Self
 
 import httpx
 
-from tailcfg.errors import PeerError
+from tailcfg.errors import PeerError, PortTakenError
 
 START_TIMEOUT = 30.0  # seconds for headscale to answer /health
 CLI_TIMEOUT = 30.0
@@ -159,6 +160,7 @@ class HeadscaleServer:
     process: subprocess.Popen[bytes] = field(repr=False)
     api_key: str = field(default="", repr=False)
     _socket_dir: Path | None = field(default=None, repr=False)
+    _log_offset: int = field(default=0, repr=False)  # where this run's log starts
 
     @property
     def url(self) -> str:
@@ -187,36 +189,63 @@ class HeadscaleServer:
         nodes in network namespaces)."""
         if not binary.is_file() or not os.access(binary, os.X_OK):
             raise PeerError(f"headscale not found at {binary}: run scripts/build-peers")
-        binary = binary.resolve()
-        ports = Ports.pick(port, listen_host)
         if port is not None and port_in_use(port, listen_host):
-            raise PeerError(f"headscale: port {listen_host}:{port} is taken")
+            raise PortTakenError(f"headscale: port {listen_host}:{port} is taken")
         state_dir = state_dir.resolve()
         state_dir.mkdir(parents=True, exist_ok=True)
-        socket_dir = Path(tempfile.mkdtemp(prefix="hs-"))
         derp_path = state_dir / "derp.yaml"
         derp_path.write_text(derp_map if derp_map is not None else derp_map_yaml(derp_port))
-        config_path = state_dir / "config.yaml"
-        config_path.write_text(
-            config_yaml(
+        attempts = 1 if port is not None else 3  # a free port may be taken before headscale
+        for attempt in range(attempts):
+            ports = Ports.pick(port, listen_host)
+            try:
+                return cls._launch(
+                    binary.resolve(), state_dir, ports, derp_path, log_level, start_timeout
+                )
+            except PortTakenError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @classmethod
+    def _launch(
+        cls,
+        binary: Path,
+        state_dir: Path,
+        ports: Ports,
+        derp_path: Path,
+        log_level: str,
+        start_timeout: float,
+    ) -> HeadscaleServer:
+        socket_dir = Path(tempfile.mkdtemp(prefix="hs-"))
+        try:
+            config_path = state_dir / "config.yaml"
+            text = config_yaml(
                 state_dir,
                 socket_dir / "headscale.sock",
                 ports,
                 derp_path=derp_path,
                 log_level=log_level,
             )
-        )
-        with (state_dir / "headscale.log").open("ab") as log:
-            process = subprocess.Popen(
-                [str(binary), "-c", str(config_path), "serve"],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=state_dir,
-                env={**_CHILD_ENV, "HOME": str(state_dir)},
-                start_new_session=True,  # its own process group, killed as one at stop
-            )
+            config_path.write_text(text)
+            log_path = state_dir / "headscale.log"
+            with log_path.open("ab") as log:
+                offset = log.tell()
+                process = subprocess.Popen(
+                    [str(binary), "-c", str(config_path), "serve"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=state_dir,
+                    env={**_CHILD_ENV, "HOME": str(state_dir)},
+                    start_new_session=True,  # its own process group, killed as one at stop
+                )
+        except BaseException:
+            shutil.rmtree(socket_dir, ignore_errors=True)
+            raise
         server = cls(binary, state_dir, config_path, ports, process, _socket_dir=socket_dir)
+        server._log_offset = offset
+        atexit.register(server.stop)  # the interpreter's exit stops it too (nothing left)
         try:
             server._wait_healthy(start_timeout)
             server.api_key = server.create_api_key()
@@ -248,6 +277,7 @@ class HeadscaleServer:
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
+        atexit.unregister(self.stop)
 
     @property
     def running(self) -> bool:
@@ -258,6 +288,9 @@ class HeadscaleServer:
         with httpx.Client(base_url=self.url, timeout=2.0) as client:
             while True:
                 if self.process.poll() is not None:
+                    taken = self._port_taken()
+                    if taken:
+                        raise PortTakenError(f"headscale: port {taken} is taken")
                     raise PeerError(f"headscale exited ({self.process.returncode}): {self._why()}")
                 try:
                     if client.get("/health").status_code == 200:
@@ -274,14 +307,22 @@ class HeadscaleServer:
     def _why(self) -> str:
         """The log's last error line (one line), or a pointer to the log."""
         try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
+            with self.log_path.open("rb") as log:
+                log.seek(self._log_offset)
+                lines = log.read().decode("utf-8", "replace").splitlines()
         except OSError:
             lines = []
-        for line in lines:
-            taken = _IN_USE.search(line)
-            if taken:
-                return f"port {taken.group(1)} is taken"
         return last_error(lines) or f"see {self.log_path}"
+
+    def _port_taken(self) -> str | None:
+        """The address headscale could not bind in this run, if that is why it exited."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(self._log_offset)
+                taken = _IN_USE.search(log.read().decode("utf-8", "replace"))
+        except OSError:
+            return None
+        return taken.group(1) if taken else None
 
     def cli(self, *args: str) -> Any:
         """Run ``headscale -c CONFIG ARGS... -o json``; its decoded JSON answer."""

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tailcfg.errors import PeerError
+from tailcfg.peers import headscale
 from tailcfg.peers.binaries import HEADSCALE_VERSION, locate, module_versions
 from tailcfg.peers.headscale import HeadscaleServer
 
@@ -65,6 +66,25 @@ def test_port_taken(headscale_binary: Path, tmp_path: Path) -> None:
         with pytest.raises(PeerError) as info:
             HeadscaleServer.start(tmp_path / "hs", binary=headscale_binary, port=port)
     assert str(info.value) == f"headscale: port 127.0.0.1:{port} is taken"
+
+
+def test_a_picked_port_taken_meanwhile_is_picked_again(
+    headscale_binary: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The metrics port, free when picked, is taken before headscale binds it: a retry."""
+    real_free_port = headscale.free_port
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        picks = iter([real_free_port(), real_free_port(), taken])  # http, grpc, metrics
+        monkeypatch.setattr(
+            headscale, "free_port", lambda host="": next(picks, None) or real_free_port()
+        )
+        with HeadscaleServer.start(tmp_path / "hs", binary=headscale_binary) as hs:
+            assert hs.running and taken != hs.ports.metrics
+    log = (tmp_path / "hs" / "headscale.log").read_text()
+    assert f"127.0.0.1:{taken}: bind: address already in use" in log  # the first attempt
 
 
 def test_refused_config_names_headscale_reason(headscale_binary: Path, tmp_path: Path) -> None:
