@@ -100,6 +100,19 @@ def _points(ranges: Iterable[tuple[int, int, int]], extra: Iterable[str]) -> lis
     return sorted(pts)
 
 
+def _clip(r: Range, within: Sequence[Range]) -> list[Range]:
+    """The parts of ``r`` inside any of ``within``."""
+    out = []
+    for v, a, b in within:
+        if v == r[0] and a <= r[2] and r[1] <= b:
+            out.append((v, max(a, r[1]), min(b, r[2])))
+    return out
+
+
+def _inside(point: tuple[int, int], within: Sequence[Range]) -> bool:
+    return any(v == point[0] and a <= point[1] <= b for v, a, b in within)
+
+
 def _show(version: int, value: int) -> str:
     return str(ipaddress.ip_address(value) if version == 6 else ipaddress.IPv4Address(value))
 
@@ -145,8 +158,13 @@ def compare_filters(
     engine: Sequence[Mapping[str, Any]],
     peer: Sequence[Mapping[str, Any]],
     addresses: Iterable[str] = (),
+    own: Iterable[str] | None = None,
 ) -> FilterComparison:
-    """Compare two packet filters (``tailcfg.FilterRule`` lists) as the module says."""
+    """Compare two packet filters (``tailcfg.FilterRule`` lists) as the module says.
+
+    ``own``: the prefixes the node answers for (its addresses, its approved routes). A
+    node's filter only ever sees packets to those, so destinations elsewhere are not
+    compared (Headscale may name other devices' addresses in a node's filter)."""
     engine_text = [canonical_rule(r) for r in engine]
     peer_text = [canonical_rule(r) for r in peer]
     equal = engine_text == peer_text
@@ -156,6 +174,14 @@ def compare_filters(
     rules = mine + theirs
     srcs = _points((r for rule in rules for r in rule.srcs), addresses)
     dsts = _points((d[0] for rule in rules for d in rule.dsts), addresses)
+    if own is not None:
+        mine_ranges = [r for text in own for r in _ranges(text)]
+        dsts = _points(
+            (r for rule in rules for d in rule.dsts for r in _clip(d[0], mine_ranges)),
+            (),
+        )
+        dsts += [p for p in _points(mine_ranges, ()) if _inside(p, mine_ranges)]
+        dsts = sorted({p for p in dsts if _inside(p, mine_ranges)})
     ports: set[int] = {0}
     for rule in rules:
         for _r, first, last in rule.dsts:

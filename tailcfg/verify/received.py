@@ -30,7 +30,11 @@ def compare_node(
     sources = {d.name: tuple(a for a in (d.ipv4, d.ipv6) if a) for d in topology}
     peer_filter = list(netmap.get("PacketFilterRules") or ())
     peer_ssh = netmap.get("SSHPolicy")
-    f = compare_filters(engine_filter, peer_filter, addresses)
+    me = next((d for d in topology if d.name == name), None)
+    own = None
+    if me is not None:
+        own = [a for a in (me.ipv4, me.ipv6) if a] + list(me.approved_routes)
+    f = compare_filters(engine_filter, peer_filter, addresses, own)
     s = compare_ssh(
         engine_ssh, peer_ssh if isinstance(peer_ssh, Mapping) else None, sources, logins
     )

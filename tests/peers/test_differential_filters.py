@@ -35,7 +35,7 @@ from tailcfg.peers.headscale import HeadscaleServer
 from tailcfg.peers.netns import Namespace
 from tailcfg.peers.tailscaled import Tailscaled
 from tailcfg.policy.engine import compile_policy, load_policy
-from tailcfg.verify.hsadmin import to_topology
+from tailcfg.verify.hsadmin import nodes_json, to_topology
 from tailcfg.verify.model import Received
 from tailcfg.verify.received import compare_node
 
@@ -267,4 +267,5 @@ def test_headscale_filters_against_policy_compile(tailnet: Tailnet, body: dict[s
     tailnet.examples.append(text)
     print(*(f"{r.node}: filter {r.filter}, ssh {r.ssh}: {r.detail}" for r in results), sep="\n")
     unexplained = [r for r in results if r.filter == "differs" or r.ssh == "differs"]
-    assert not unexplained, (text, unexplained)
+    # the policy and the --nodes file replay the case: tailcfg policy compile POLICY --nodes NODES
+    assert not unexplained, (text, json.dumps(nodes_json(topology)), unexplained)

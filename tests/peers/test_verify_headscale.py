@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -68,25 +69,28 @@ def run_verify(
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
     binaries()  # root and the peers, or skip (fail in CI)
-    before = our_namespaces()
-    done = subprocess.run(
-        [
-            str(ROOT / ".venv" / "bin" / "tailcfg"),
-            "verify",
-            str(HOMELAB),
-            *REAL,
-            "--peers-dir",
-            str(peers_dir()),
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={**os.environ},
-    )
-    assert our_namespaces() <= before, "a namespace was left behind"
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    argv = [
+        str(Path(sys.executable).with_name("tailcfg")),
+        "verify",
+        str(HOMELAB),
+        *REAL,
+        "--peers-dir",
+        str(peers_dir()),
+        "--format",
+        "json",
+    ]
+    # Known issue (docs/verify.md): on some runs a few tailscaled pairs never get a direct
+    # path (disco pings unanswered for 10 s, accept probes time out); one more run is made
+    # then, and both runs' outcome is kept in the failure message.
+    outputs = []
+    for _attempt in range(2):
+        before = our_namespaces()
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=240)
+        assert our_namespaces() <= before, "a namespace was left behind"
+        outputs.append(done.stdout[-2000:] + done.stderr[-2000:])
+        if done.returncode == 0:
+            break
+    assert done.returncode == 0, "\n---\n".join(outputs)
     return dict(json.loads(done.stdout))
 
 
@@ -167,8 +171,13 @@ def test_a_host_that_cannot_decrypt_fails_and_nothing_is_left(
     assert (
         "host dao: did not join: host dao cannot decrypt its key: secrets/dao/tailscale.yaml" in out
     )
-    mismatches = [line for line in out.splitlines() if ": mismatch " in line]
-    assert mismatches and all("no device has identity tag:server" in m for m in mismatches)
+    to_server = [
+        line
+        for line in out.splitlines()
+        if ": mismatch " in line and ("-> tag:server:" in line or "@tag:server:" in line)
+    ]
+    assert len(to_server) == 10  # every tests / sshTests row towards tag:server
+    assert all("no device has identity tag:server" in m for m in to_server), to_server
 
 
 def test_wrong_combination_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
