@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO   ?= examples/homelab
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean peers
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,6 +30,10 @@ unit: $(STAMP)
 	$(VENV)/bin/pytest
 
 test: lint typecheck unit
+
+# The real peers (tailscaled, tailscale, headscale at pinned versions) into .peers/bin; needs Go.
+peers:
+	scripts/build-peers
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done

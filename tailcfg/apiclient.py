@@ -7,11 +7,12 @@ One piece of machinery for every API caller (``keys.backends``, ``gitops.client`
 * :class:`Auth`: a bearer token source, made from the credentials by
   ``credentials.tailscale_auth(scope)`` (an API key, or an OAuth client-credentials grant
   for ``scope``, its token fetched once) or ``credentials.headscale_auth()`` (an API key).
-* :class:`ApiClient`: one base URL, timeouts, retries of 429 / 5xx answers and connection
-  failures with exponential backoff (honouring ``Retry-After``), an injectable transport and
-  sleep; failures raise :class:`BackendError` (a 412: :class:`ConflictError`) naming the
-  request and the server's own message (:func:`server_message`). Known secrets (and every
-  token fetched) are scrubbed from messages; request bodies are never echoed.
+* :class:`ApiClient`: one base URL, timeouts, retries of 429 / 5xx answers (Headscale: not
+  500, its answer to refusals) and connection failures with exponential backoff (honouring
+  ``Retry-After``), an injectable transport and sleep; failures raise :class:`BackendError`
+  (a 412: :class:`ConflictError`) naming the request and the server's own message
+  (:func:`server_message`). Known secrets (and every token fetched) are scrubbed from
+  messages; request bodies are never echoed.
   ``send`` hands back the response (raw bodies, headers such as ``ETag``); ``request`` is
   the JSON call.
 * :class:`ApiBacked`: the base of a client object that owns an ApiClient (a context manager);
@@ -35,6 +36,9 @@ from tailcfg.errors import BackendError, ConflictError
 from tailcfg.inventory import ControlConfig
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Headscale answers 500 for refusals (gRPC code Unknown: "user not found", a policy's failed
+# tests, no stored policy): retrying them only delays the same answer.
+HEADSCALE_RETRY_STATUSES = frozenset({429, 502, 503, 504})
 OAUTH_TOKEN_PATH = "/api/v2/oauth/token"
 
 
@@ -183,6 +187,7 @@ class ApiClient(_Closing):
         attempts: int = 4,
         backoff: float = 0.25,
         sleep: Callable[[float], None] | None = None,
+        retry_statuses: frozenset[int] = RETRY_STATUSES,
     ) -> None:
         self._client = httpx.Client(
             base_url=base_url,
@@ -198,6 +203,7 @@ class ApiClient(_Closing):
         self._attempts = max(1, attempts)
         self._backoff = backoff
         self._sleep = sleep or time.sleep
+        self._retry_statuses = retry_statuses
 
     def add_secret(self, value: str) -> None:
         if value:
@@ -263,7 +269,7 @@ class ApiClient(_Closing):
                 self._sleep(self._backoff * 2**attempt)
                 continue
             status = response.status_code
-            if status in RETRY_STATUSES and not last:
+            if status in self._retry_statuses and not last:
                 self._sleep(self._delay(response, attempt))
                 continue
             if status >= 500 and status not in ok_statuses:
@@ -350,7 +356,13 @@ class HeadscaleApi(ApiBacked):
     timeout: ClassVar[float] = 30.0
 
     def __init__(self, url: str, *, credentials: Credentials, **injected: Unpack[Injected]) -> None:
-        self._http = ApiClient(url, credentials.headscale_auth(), timeout=self.timeout, **injected)
+        self._http = ApiClient(
+            url,
+            credentials.headscale_auth(),
+            timeout=self.timeout,
+            retry_statuses=HEADSCALE_RETRY_STATUSES,
+            **injected,
+        )
         self.remote = f"headscale {url}"  # names the server
 
 

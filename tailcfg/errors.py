@@ -9,6 +9,8 @@
     ├── BackendError             a control server (Tailscale, Headscale, embedded) said no
     │   └── ConflictError        an If-Match / ETag guard failed
     ├── ControlError             the embedded control plane refused a request
+    ├── PeerError                a real peer (headscale, tailscaled) is missing or failed
+    │   └── PortTakenError       it could not bind a port another process holds
     └── VerifyError              the end-to-end proof failed
 
 Library code raises these; only ``tailcfg.cli`` turns them into exit codes
@@ -70,6 +72,14 @@ class ConflictError(BackendError):
 
 class ControlError(TailcfgError):
     """The embedded control plane refused a request."""
+
+
+class PeerError(TailcfgError):
+    """A real peer program (headscale, tailscaled) is missing, the wrong version, or failed."""
+
+
+class PortTakenError(PeerError):
+    """A peer could not listen on a port: another process holds it."""
 
 
 class VerifyError(TailcfgError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -97,6 +98,29 @@ def render_text(report: VerifyReport, console: Console) -> None:
         if row.warning:
             what = f"{row.location}: warning {row.section}[{row.entry}] {row.test}"
             console.print(f"[yellow]{what}[/]: {row.warning}", highlight=False, soft_wrap=True)
+    for difference in report.differences:
+        console.print(
+            f"[yellow]difference[/] (recorded, not a failure): {difference}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for received in report.received:
+        if not received.agrees:
+            console.print(
+                f"[yellow]received[/] {received.node}: filter {received.filter}, ssh "
+                f"{received.ssh}: {received.detail}",
+                highlight=False,
+                soft_wrap=True,
+            )
+    if report.received:
+        agree = sum(r.agrees for r in report.received)
+        console.print(
+            f"received filters: {agree}/{len(report.received)} nodes agree with policy compile "
+            f"({sum(r.filter == 'equal' for r in report.received)} filters equal, "
+            f"{sum(r.ssh == 'equal' for r in report.received)} SSH policies equal)",
+            highlight=False,
+            soft_wrap=True,
+        )
     for problem in (*report.problems, *report.notes):
         console.print(f"[yellow]note[/]: {problem}", highlight=False, soft_wrap=True)
     if report.drill is not None:
@@ -150,10 +174,46 @@ def register(app: typer.Typer) -> None:
             float,
             typer.Option("--probe-timeout", metavar="SECONDS", help="Wait for each answer."),
         ] = 1.0,
+        control: Annotated[
+            str,
+            typer.Option(
+                "--control",
+                metavar="embedded|headscale",
+                help="The control server: tailcfg's embedded one, or a real headscale serve.",
+            ),
+        ] = "embedded",
+        node: Annotated[
+            str,
+            typer.Option(
+                "--node",
+                metavar="python|tailscaled",
+                help="The nodes: tailcfg's Python node, or real tailscaled in network namespaces"
+                " (root; with --control headscale).",
+            ),
+        ] = "python",
+        peers_dir: Annotated[
+            Path | None,
+            typer.Option(
+                "--peers-dir",
+                metavar="DIR",
+                help="Where scripts/build-peers put bin/ (default: $TAILCFG_PEERS_DIR or .peers).",
+            ),
+        ] = None,
     ) -> int:
         """Boot the declared tailnet (control plane + one node per host) and prove its tests."""
         if output not in ("text", "json"):
             raise typer.BadParameter("expected text or json", param_hint="--format")
+        if control not in ("embedded", "headscale"):
+            raise typer.BadParameter("expected embedded or headscale", param_hint="--control")
+        if node not in ("python", "tailscaled"):
+            raise typer.BadParameter("expected python or tailscaled", param_hint="--node")
+        if (control == "headscale") != (node == "tailscaled"):
+            raise typer.BadParameter(
+                "tailscaled joins only Headscale (ts2021) and the Python node only the embedded"
+                " control plane: use --control headscale --node tailscaled, or neither",
+                param_hint="--control/--node",
+            )
+        peers = peers_dir or Path(os.environ.get("TAILCFG_PEERS_DIR") or ".peers")
         out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
         err = Console(stderr=True)
         progress = _Progress(err)
@@ -168,7 +228,13 @@ def register(app: typer.Typer) -> None:
             await _until_signalled()
 
         options = VerifyOptions(
-            directory=directory, host_key_path=host_keys, probe_timeout=probe_timeout, drill=drill
+            directory=directory,
+            host_key_path=host_keys,
+            probe_timeout=probe_timeout,
+            drill=drill,
+            control=control,
+            node=node,
+            peers_dir=peers,
         )
         try:
             report = verify(options, on_event=progress, hold=hold if keep else None)

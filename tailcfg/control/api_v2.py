@@ -1,11 +1,15 @@
 """The Tailscale API v2 subset: keys, devices, the policy file (ACL) with ETag/If-Match.
 
-Shapes follow Tailscale's public API documentation. The tailnet in the path is not
-checked: the embedded server has one tailnet, reachable as ``-`` or by any name.
+Shapes follow Tailscale's public API documentation and its OpenAPI description: a key's
+``description`` is at most 50 letters, digits, hyphens and spaces; ``GET`` of a revoked key
+answers it (``"invalid": true``, ``revoked``); devices carry ``isEphemeral``; ``GET .../acl``
+answers HuJSON unless the client asks for ``application/json`` only. The tailnet in the
+path is not checked: the embedded server has one tailnet, reachable as ``-`` or by any name.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -27,6 +31,7 @@ from tailcfg.control.policy import LoadedPolicy
 from tailcfg.control.service import TestsFailed
 
 HUJSON = "application/hujson"
+DESCRIPTION = re.compile(r"[A-Za-z0-9 -]{0,50}")
 
 
 def key_json(key: AuthKey, *, secret: str | None = None) -> dict[str, Any]:
@@ -69,8 +74,10 @@ async def create_key(request: Request) -> Response:
     if expiry is not None and (not isinstance(expiry, int) or isinstance(expiry, bool)):
         raise ControlRequestError("expirySeconds must be an integer")
     description = data.get("description", "")
-    if not isinstance(description, str) or len(description) > 100:
-        raise ControlRequestError("description must be a string of at most 100 characters")
+    if not isinstance(description, str) or not DESCRIPTION.fullmatch(description):
+        raise ControlRequestError(
+            "description must be at most 50 letters, digits, hyphens and spaces"
+        )
     key, secret = plane(request).mint_auth_key(
         user,
         reusable=bool_field(create, "reusable"),
@@ -130,7 +137,7 @@ def device_json(request: Request, device: Device) -> dict[str, Any]:
         "expired": device.expired(now),
         "authorized": device.authorized,
         "isExternal": False,
-        "ephemeral": device.ephemeral,
+        "isEphemeral": device.ephemeral,
         "machineKey": device.machine_key,
         "nodeKey": device.node_key,
         "blocksIncomingConnections": False,
@@ -211,11 +218,12 @@ async def expire_device(request: Request) -> Response:
 
 
 def _acl_response(request: Request, policy: LoadedPolicy) -> Response:
-    """The policy as stored (HuJSON) when the client accepts it, else as plain JSON."""
+    """The policy as stored (HuJSON), or as plain JSON when the client asks for JSON only."""
     headers = {"ETag": f'"{policy.etag}"'}
-    if HUJSON in request.headers.get("accept", ""):
-        return Response(policy.text, media_type=HUJSON, headers=headers)
-    return JSONResponse(dict(policy.value), headers=headers)
+    accept = request.headers.get("accept", "")
+    if "application/json" in accept and HUJSON not in accept:
+        return JSONResponse(dict(policy.value), headers=headers)
+    return Response(policy.text, media_type=HUJSON, headers=headers)
 
 
 async def get_acl(request: Request) -> Response:

@@ -253,6 +253,13 @@ class ControlPlane:
                 f"requested tags {bad} are invalid or not permitted", status=400
             )
 
+    def check_tags_defined(self, tags: tuple[str, ...]) -> None:
+        bad = [t for t in tags if t not in self.policy.policy.tag_owners]
+        if bad:
+            raise ControlRequestError(
+                f"requested tags {bad} are invalid or not permitted", status=400
+            )
+
     def mint_auth_key(
         self,
         creator: User,
@@ -264,9 +271,14 @@ class ControlPlane:
         expiry_seconds: int | None = None,
         expires_at: datetime | None = None,
         description: str = "",
+        tags_owned: bool = True,
     ) -> tuple[AuthKey, str]:
-        """A new auth key and its full secret text (shown once)."""
-        self.check_tags(tags, creator)
+        """A new auth key and its full secret text (shown once). ``tags_owned``: the creator
+        must own the tags (else they need only be defined in tagOwners)."""
+        if tags_owned:
+            self.check_tags(tags, creator)
+        else:
+            self.check_tags_defined(tags)
         now = utcnow()
         seconds = 90 * 86400 if expiry_seconds is None else expiry_seconds
         if seconds < 0:

@@ -7,11 +7,18 @@
   ETag moved on; 400 ``{"message": "test(s) failed", "data": [{"user", "errors"}]}`` when
   the policy's tests fail); ``POST .../acl/validate`` answers ``{}`` or that same shape.
   Authenticated by an API key, or an OAuth client (scope ``policy_file``).
-* Headscale v1: ``GET /api/v1/policy`` answers ``{"policy": text, "updatedAt"}`` and
-  ``PUT /api/v1/policy`` takes ``{"policy": text}``. Headscale has no ETag: the client uses
-  sha256 of the stored text (what the embedded plane's ETag is), checks it just before
-  writing and sends ``If-Match`` too (the embedded plane enforces it; Headscale ignores it,
-  so a race window of one request remains there). There is no validate endpoint.
+* Headscale v1 (checked against a real Headscale 0.29.2): ``GET /api/v1/policy`` answers
+  ``{"policy": text, "updatedAt"}``, and while none is stored ``500 {"code": 2, "message":
+  "loading ACL from database: acl policy not found"}`` (read here as the empty policy, as
+  is a 404); ``PUT /api/v1/policy`` takes ``{"policy": text}`` and stores the text as sent.
+  Headscale has no ETag and ignores ``If-Match``: the client uses sha256 of the stored text
+  (what the embedded plane's ETag is), checks it just before writing and sends ``If-Match``
+  too (the embedded plane enforces it), so a race window of one request remains with
+  Headscale. Headscale >= 0.29 runs the policy's ``tests`` on every write, against its live
+  users and nodes, and refuses with ``500 {"message": "setting policy: test(s)
+  failed:\n<src>: <why>..."}``; ``POST /api/v1/policy/check`` (``{"policy"}``) is its
+  validate: ``{}``, or ``400`` with that message. Both refusals become
+  :class:`ServerTestsFailed`; a server without the check endpoint (404) cannot validate.
 """
 
 from __future__ import annotations
@@ -177,9 +184,9 @@ class HeadscalePolicy(HeadscaleApi):
 
     _path = "/api/v1/policy"
 
-    def _answer(self, method: str, response: httpx.Response) -> RemotePolicy:
+    def _answer(self, method: str, response: httpx.Response, path: str = _path) -> RemotePolicy:
         if response.status_code != 200:
-            raise _refusal(self._http, method, self._path, response)
+            raise _headscale_refusal(self._http, method, path, response)
         body = json_body(response)
         text = body.get("policy") if isinstance(body, dict) else None
         if not isinstance(text, str):
@@ -187,8 +194,8 @@ class HeadscalePolicy(HeadscaleApi):
         return RemotePolicy(text, sha256_hex(text))
 
     def get(self) -> RemotePolicy:
-        response = self._http.send("GET", self._path)
-        if response.status_code == 404:
+        response = self._http.send("GET", self._path, ok_statuses=(500,))
+        if response.status_code == 404 or _no_policy_stored(response):
             return RemotePolicy("", "")
         return self._answer("GET", response)
 
@@ -202,12 +209,52 @@ class HeadscalePolicy(HeadscaleApi):
             )
         headers = {"If-Match": f'"{if_match}"'} if if_match else {}
         body = {"policy": text}
-        response = self._http.send("PUT", self._path, headers=headers, json_body=body)
+        response = self._http.send(
+            "PUT", self._path, headers=headers, json_body=body, ok_statuses=(500,)
+        )
         return self._answer("PUT", response)
 
     def validate(self, text: str) -> bool:
-        """Headscale has no validate endpoint: False (the local lint and tests stand)."""
-        return False
+        """``POST /api/v1/policy/check`` (Headscale >= 0.29); False where there is none."""
+        path = f"{self._path}/check"
+        response = self._http.send("POST", path, json_body={"policy": text}, ok_statuses=(500,))
+        if response.status_code in (404, 405, 501):
+            return False
+        if response.status_code != 200:
+            raise _headscale_refusal(self._http, "POST", path, response)
+        return True
+
+
+def _no_policy_stored(response: httpx.Response) -> bool:
+    return response.status_code == 500 and "policy not found" in server_message(response)
+
+
+TESTS_FAILED = "test(s) failed:"
+
+
+def _headscale_refusal(
+    http: ApiClient, method: str, path: str, response: httpx.Response
+) -> BackendError:
+    """Headscale's "test(s) failed:" (one ``<src>: <why>`` a line) -> ServerTestsFailed with
+    the lines grouped by source, as Tailscale's ``data``; else a BackendError."""
+    message = http.scrub(server_message(response))
+    if TESTS_FAILED not in message:
+        return _refusal(http, method, path, response)
+    head, _, rest = message.partition(TESTS_FAILED)
+    by_source: dict[str, list[str]] = {}
+    for line in rest.splitlines():
+        line = line.strip()
+        if not line or line.startswith(TESTS_FAILED):
+            continue
+        source, sep, why = line.partition(": ")
+        if sep:
+            by_source.setdefault(source, []).append(why)
+        else:
+            by_source.setdefault("", []).append(line)
+    data: list[Any] = [{"user": src, "errors": errors} for src, errors in by_source.items()]
+    prefix = head.strip().removesuffix("multiple errors:").strip()
+    text = f"{prefix} test(s) failed" if prefix else "test(s) failed"
+    return ServerTestsFailed(http.what(method, path), text, data, status=response.status_code)
 
 
 def open_policy_client(

@@ -5,15 +5,23 @@
   and ``description``; ``DELETE /api/v2/tailnet/{tailnet}/keys/{id}``; ``GET .../keys``.
   Authenticated by an API key, or by an OAuth client (``POST /api/v2/oauth/token``,
   client-credentials grant, scope ``auth_keys``).
-* Headscale v1: ``POST /api/v1/preauthkey`` (``user``, ``reusable``, ``ephemeral``,
-  ``expiration``, ``aclTags``) answering ``{"preAuthKey": {...}}``;
-  ``POST /api/v1/preauthkey/expire`` (``{"id"}``, or ``{"key"}`` for servers that want the
-  older body); ``GET /api/v1/preauthkey``.
+  ``description``: at most 50 characters, letters, digits, hyphens and spaces only
+  (:func:`key_description` makes one of ``tailcfg <host>`` for any host name).
+* Headscale v1 (checked against a real Headscale 0.29.2): ``POST /api/v1/preauthkey``
+  (``user``: the owner's numeric **id** (Headscale >= 0.26.1; a name is a 400 "invalid value
+  for uint64 field user"), resolved from a name or email by ``GET /api/v1/user?name=`` /
+  ``?email=``; a tagged key may have no user), ``reusable``, ``ephemeral``, ``expiration``,
+  ``aclTags``) answering ``{"preAuthKey": {"user": {User} | null, "id": "N", "key", ...}}``;
+  ``POST /api/v1/preauthkey/expire`` with ``{"id"}`` (Headscale >= 0.28.0; it answers ``{}``
+  even for an unknown id). Older servers expired by ``{"user", "key"}`` with the secret,
+  which tailcfg does not keep: their 400 becomes an error saying so.
+  ``GET /api/v1/preauthkey`` lists every key (secrets shown as ``hskey-auth-<prefix>-***``).
 * embedded: tailcfg's own control plane speaks the v2 API, so it is a TailscaleV2 at its URL.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, Unpack
@@ -24,6 +32,14 @@ from tailcfg.errors import BackendError
 from tailcfg.inventory import ControlConfig
 
 TIMEOUT = 15.0  # seconds a key call may take (connecting: at most 5)
+DESCRIPTION_MAX = 50  # Tailscale's limit on a key's description
+_NOT_IN_DESCRIPTION = re.compile(r"[^A-Za-z0-9 -]+")
+
+
+def key_description(text: str) -> str:
+    """``text`` as Tailscale accepts a key description: letters, digits, hyphens and spaces
+    (anything else becomes a hyphen), at most 50 characters."""
+    return _NOT_IN_DESCRIPTION.sub("-", text)[:DESCRIPTION_MAX].strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +120,7 @@ class TailscaleV2(TailscaleApi):
         body = {
             "capabilities": {"devices": {"create": create}},
             "expirySeconds": request.expiry_seconds,
-            "description": request.description[:50],
+            "description": key_description(request.description),
         }
         answer = self._http.request("POST", self._path, json_body=body)
         if not isinstance(answer, dict) or not answer.get("id") or not answer.get("key"):
@@ -159,7 +175,7 @@ class HeadscaleV1(HeadscaleApi):
             "aclTags": list(request.tags),
         }
         if request.user:
-            body["user"] = request.user
+            body["user"] = self.user_id(request.user)
         answer = self._http.request("POST", "/api/v1/preauthkey", json_body=body)
         key = answer.get("preAuthKey") if isinstance(answer, dict) else None
         if not isinstance(key, dict) or not key.get("key") or key.get("id") in (None, ""):
@@ -174,15 +190,40 @@ class HeadscaleV1(HeadscaleApi):
             ephemeral=bool(key.get("ephemeral", request.ephemeral)),
         )
 
+    def user_id(self, user: str) -> str:
+        """The numeric id of ``user``: an id as is, else the one user whose name or email it
+        is (a trailing ``@``, as policies write bare names, is dropped)."""
+        if user.isdigit():
+            return user
+        wanted = user.removesuffix("@")
+        found: dict[str, str] = {}
+        for field_name in ("name", "email"):
+            answer = self._http.request("GET", "/api/v1/user", params={field_name: wanted})
+            users = answer.get("users", []) if isinstance(answer, dict) else []
+            for raw in users:
+                if isinstance(raw, dict) and str(raw.get("id", "")).isdigit():
+                    found[str(raw["id"])] = str(raw.get("name", ""))
+        if len(found) != 1:
+            what = "no user" if not found else f"{len(found)} users"
+            raise BackendError(
+                f"{self.remote}: {what} named {wanted!r} (by name or email); create it with"
+                f" `headscale users create`, or give the user's numeric id"
+            )
+        return next(iter(found))
+
     def delete_key(self, key_id: str) -> None:
-        """Expire by id (Headscale 0.27+); on a 400, the older ``{"key"}`` body with the id."""
+        """Expire by id (Headscale >= 0.28.0, which answers ``{}`` for an unknown id too)."""
         path = "/api/v1/preauthkey/expire"
         try:
             self._http.request("POST", path, json_body={"id": key_id})
         except BackendError as exc:
             if exc.status != 400:
                 raise
-            self._http.request("POST", path, json_body={"key": key_id})
+            raise BackendError(
+                f"{exc}: Headscale before 0.28.0 expires a key only by its secret; expire"
+                f" key {key_id} with `headscale preauthkeys expire`, or upgrade Headscale",
+                status=exc.status,
+            ) from None
 
     def list_keys(self) -> list[KeyInfo]:
         answer = self._http.request("GET", "/api/v1/preauthkey")
@@ -193,6 +234,8 @@ class HeadscaleV1(HeadscaleApi):
             if not isinstance(raw, dict) or raw.get("id") in (None, ""):
                 continue
             expires = parse_time(raw.get("expiration"))
+            if expires is not None and expires.year == 1:
+                expires = None  # Go's zero time: created without an expiration
             infos.append(
                 KeyInfo(
                     id=str(raw["id"]),

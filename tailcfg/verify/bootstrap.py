@@ -91,13 +91,15 @@ def bootstrap_host(
         ) from None
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, sealed, mode=0o644)
-    secret = _decrypt_as_host(host, sops, path, rel, private_key)
+    secret = decrypt_as_host(host, sops, path, rel, private_key)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     atomic_write_text(target, secret + "\n", mode=0o600)
     return HostKey(name, target, request)
 
 
-def _decrypt_as_host(host: Host, sops: Sops, path: Path, rel: Path, private_key: Path) -> str:
+def decrypt_as_host(host: Host, sops: Sops, path: Path, rel: Path, private_key: Path) -> str:
+    """The auth key in ``path``, decrypted with the age identity converted from the host's
+    SSH host private key (as sops-nix does on the host); VerifyError if it cannot."""
     name = host.name
     try:
         identity = ssh_private_key_to_age(private_key.read_text(encoding="utf-8"))

@@ -1,7 +1,7 @@
 """The revocation drill: delete a device through the API; it must go dark within the limit.
 
 The drill takes the first answered ``tests`` probe (a source node reaching a destination
-device), deletes the destination through the Tailscale v2 API, then probes again and again
+device), deletes the destination through the control plane's API, then probes again and again
 from the same source until the destination stops answering: the time from the DELETE to
 the first unanswered probe is what the control plane + netmap + data plane need to revoke.
 """
@@ -9,17 +9,19 @@ the first unanswered probe is what the control plane + netmap + data plane need 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
-from tailcfg.verify.mesh import Api
 from tailcfg.verify.model import Drill, Row
 from tailcfg.verify.probes import Mesh
 
 PROBE_TIMEOUT = 0.05
 
 
+Delete = Callable[[str], Awaitable[None]]  # delete the device of this name through the API
+
+
 async def revocation_drill(
-    api: Api, mesh: Mesh, rows: Sequence[Row], *, limit_ms: float, deadline_s: float = 3.0
+    delete: Delete, mesh: Mesh, rows: Sequence[Row], *, limit_ms: float, deadline_s: float = 3.0
 ) -> Drill:
     pick = next(
         (p for r in rows if r.section == "tests" for p in r.probes if p.ok and p.proto == "tcp"),
@@ -27,10 +29,9 @@ async def revocation_drill(
     )
     if pick is None:
         return Drill("-", "-", "-", 0, None, limit_ms, "no answered probe to revoke")
-    prober, target = mesh.agents[pick.src], mesh.agents[pick.dst]
-    device_id = int(target.identity["NodeID"])
+    prober = mesh.agents[pick.src]
     started = time.monotonic()
-    await api.delete_device(device_id)
+    await delete(pick.dst)
     while (elapsed := time.monotonic() - started) < deadline_s:
         sent = time.monotonic()
         result = await prober.probe(pick.address, pick.port, proto="tcp", timeout=PROBE_TIMEOUT)

@@ -85,6 +85,20 @@ class Drill:
 
 
 @dataclass(frozen=True, slots=True)
+class Received:
+    """What one real node received from the control server, against ``policy compile``."""
+
+    node: str
+    filter: str  # equal / equivalent / differs
+    ssh: str  # equal / equivalent / differs
+    detail: str = ""  # the differences, when any
+
+    @property
+    def agrees(self) -> bool:
+        return self.filter != "differs" and self.ssh != "differs"
+
+
+@dataclass(frozen=True, slots=True)
 class Timings:
     total_s: float = 0.0
     bootstrap_s: float = 0.0  # mint + seal + decrypt, every host
@@ -107,6 +121,10 @@ class VerifyReport:
     notes: tuple[str, ...] = ()  # what was not proven, by design (not a failure)
     control_url: str = ""
     admin_key_file: str = ""  # the control plane's admin API key (exists while it runs)
+    control: str = "embedded"  # embedded | headscale
+    node: str = "python"  # python | tailscaled
+    received: tuple[Received, ...] = ()  # real nodes: their filters against the engine
+    differences: tuple[str, ...] = ()  # where a real peer disagrees (recorded, not failures)
 
     @property
     def passed(self) -> bool:
@@ -128,7 +146,14 @@ class VerifyReport:
             "problems": list(self.problems),
             "notes": list(self.notes),
             "hosts": [_host_json(h) for h in self.hosts],
+            "control": self.control,
+            "node": self.node,
             "rows": [_row_json(r) for r in self.rows],
+            "differences": list(self.differences),
+            "received": [
+                {"node": r.node, "filter": r.filter, "ssh": r.ssh, "detail": r.detail}
+                for r in self.received
+            ],
             "drill": None if self.drill is None else _drill_json(self.drill),
             "timings": {
                 "total_s": round(self.timings.total_s, 3),

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from tailcfg.node.agent import NodeAgent
 from tailcfg.node.device import ProbeResult
-from tailcfg.policy.verdicts import TestResult
+from tailcfg.policy.verdicts import TestReport, TestResult
 from tailcfg.verify.identity import Member, Names, matches, owner_of, split_dst
-from tailcfg.verify.model import MISMATCH, NOT_PROBED, OK, Probe, Row
+from tailcfg.verify.model import MISMATCH, NOT_PROBED, OK, Event, EventSink, Probe, Row
 from tailcfg.verify.ssh import ssh_decision
 
 PROTOS = {
@@ -34,16 +35,37 @@ PROTOS = {
 Target = tuple[Member, str]  # destination device and the address probed
 
 
+class Prober(Protocol):
+    """A device that sends probes through the tailnet (the Python node, a real tailscaled)."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def probe(
+        self, dst: str, port: int = 0, proto: str = "tcp", timeout: float = 1.0
+    ) -> ProbeResult: ...
+
+
+# A real SSH attempt: (source, destination, login) -> (accept|check|deny, detail), or
+# ("-", why) when it cannot be made.
+SshProbe = Callable[["Member", "Member", str], Awaitable[tuple[str, str]]]
+# The SSH decision without a real SSH server: from the policy the destination received.
+SshDecide = Callable[["Member", "Member", str], str]
+
+
 @dataclass(frozen=True, slots=True)
 class Mesh:
     """The running tailnet as the probes see it."""
 
-    agents: Mapping[str, NodeAgent]  # by device name
+    agents: Mapping[str, Prober]  # by device name
     members: tuple[Member, ...]  # live devices
     declared: tuple[Member, ...]  # what the inventory promises
     notes: Mapping[str, str]  # inventory host -> why its device differs or is missing
     names: Names
     timeout: float = 1.0
+    decide_ssh: SshDecide | None = None
+    ssh_probe: SshProbe | None = None
+    observer: str = "the tunnels"  # who observed: named in a mismatch
 
     def having(self, alias: str, *, declared: bool = False) -> list[Member]:
         pool = self.declared if declared else self.members
@@ -82,9 +104,9 @@ def _aggregate(outcomes: Sequence[str]) -> str:
 
 
 async def _probe(
-    agent: NodeAgent, dst: Member, address: str, proto: str, port: int, timeout: float
+    agent: Prober, dst: Member, address: str, proto: str, port: int, timeout: float
 ) -> Probe:
-    result: ProbeResult = await agent.probe(address, port, proto=proto, timeout=timeout)
+    result = await agent.probe(address, port, proto=proto, timeout=timeout)
     rtt = None if result.rtt is None else result.rtt * 1000
     return Probe(agent.name, dst.name, address, proto, port, result.ok, result.reason, rtt)
 
@@ -125,7 +147,29 @@ async def _observe(
     if result.section != "sshTests":
         observed = _aggregate(["accept" if p.ok else "deny" for p in probes])
         return observed, _explain(observed, probes), probes, ""
-    outcomes = [_ssh_outcome(mesh, s, d, result.login or "") for s, d, _ in pairs]
+    login = result.login or ""
+    if mesh.ssh_probe is not None:
+        ssh_probe = mesh.ssh_probe
+
+        async def session(src: Member, dst: Member, probe: Probe) -> tuple[str, str]:
+            if not probe.ok:  # no TCP/22 path: no SSH session can start
+                return "deny", f"tcp/22 {probe.reason}"
+            return await ssh_probe(src, dst, login)
+
+        v4 = [(s, d, p) for (s, d, a), p in zip(pairs, probes, strict=True) if ":" not in a]
+        sessions = list(await asyncio.gather(*(session(s, d, p) for s, d, p in v4)))
+        pairs = [(s, d, p.address) for s, d, p in v4]
+        outcomes = [o for o, _ in sessions]
+        decided = ", ".join(
+            dict.fromkeys(
+                f"{s.name}->{d.name} {o} ({why})"
+                for (s, d, _), (o, why) in zip(pairs, sessions, strict=True)
+            )
+        )
+        observed = _aggregate(outcomes)
+        detail = f"ssh: {decided}"
+        return observed, detail, probes, ""
+    outcomes = [_ssh_outcome(mesh, s, d, login) for s, d, _ in pairs]
     observed = _aggregate(outcomes)
     decided = ", ".join(
         dict.fromkeys(
@@ -175,11 +219,19 @@ async def run_row(result: TestResult, mesh: Mesh) -> Row:
         return row(*pairs)
     port = 22 if ssh else split_dst(result.dst)[1]
     observed, detail, probes, warning = await _observe(result, mesh, pairs, proto, port)
+    if observed == "-":
+        return row(observed, NOT_PROBED, detail, probes, warning)
     if observed != expected:
         reason = f"expected {expected}, observed {observed}: {detail}"
+        if engine != observed:
+            reason = (
+                f"expected {expected}, observed {observed}, the engine says {engine}: "
+                f"{mesh.observer} disagree with the engine: {detail}"
+            )
         return row(observed, MISMATCH, reason, probes, warning)
     if engine != expected:
-        return row(observed, MISMATCH, f"the engine says {engine}: {detail}", probes, warning)
+        reason = f"the engine says {engine}, {mesh.observer} agree with the expectation: {detail}"
+        return row(observed, MISMATCH, reason, probes, warning)
     return row(observed, OK, detail, probes, warning)
 
 
@@ -201,7 +253,32 @@ def _port22_warning(pairs: Sequence[Pair], outcomes: Sequence[str], probes: Sequ
 
 
 def _ssh_outcome(mesh: Mesh, src: Member, dst: Member, login: str) -> str:
-    src_agent, dst_agent = mesh.agents[src.name], mesh.agents[dst.name]
-    if src_agent.peer_named(dst.name) is None:
-        return "deny"  # not even a peer: no path to its SSH server
-    return ssh_decision(dst_agent.ssh_policy, src.addresses, login)
+    if mesh.decide_ssh is not None:
+        return mesh.decide_ssh(src, dst, login)
+    return "deny"
+
+
+def python_node_ssh(agents: Mapping[str, NodeAgent]) -> SshDecide:
+    """The Python nodes' SSH decision: the SSH policy the destination received."""
+
+    def decide(src: Member, dst: Member, login: str) -> str:
+        if agents[src.name].peer_named(dst.name) is None:
+            return "deny"  # not even a peer: no path to its SSH server
+        return ssh_decision(agents[dst.name].ssh_policy, src.addresses, login)
+
+    return decide
+
+
+async def probe_all(engine: TestReport, mesh: Mesh, on_event: EventSink) -> list[Row]:
+    results = engine.results
+    total = len(results)
+    done = 0
+
+    async def one(result: TestResult) -> Row:
+        nonlocal done
+        row = await run_row(result, mesh)
+        done += 1
+        on_event(Event("probe", f"{row.test}: {row.observed}", done, total, ok=not row.failed))
+        return row
+
+    return list(await asyncio.gather(*(one(r) for r in results)))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tailcfg import hujson
 from tailcfg.control.server import running_control
-from tailcfg.errors import TailcfgError
+from tailcfg.errors import TailcfgError, VerifyError
 from tailcfg.inventory import Host, Inventory, load_inventory
 from tailcfg.keys.backends import TailscaleV2
 from tailcfg.keys.credentials import Credentials
@@ -30,7 +30,7 @@ from tailcfg.node.crypto import parse_key
 from tailcfg.policy.engine import load_policy
 from tailcfg.policy.evaluate import run_tests
 from tailcfg.policy.lint import lint_file
-from tailcfg.policy.verdicts import TestReport, TestResult
+from tailcfg.policy.verdicts import TestReport
 from tailcfg.sops import Sops, find_sops
 from tailcfg.verify.bootstrap import HostKey, KeyRequestFor, bootstrap_host, host_key_request
 from tailcfg.verify.bootstrap import host_private_key as private_key_path
@@ -42,11 +42,11 @@ from tailcfg.verify.model import (
     Event,
     EventSink,
     HostResult,
-    Row,
     Timings,
     VerifyReport,
 )
-from tailcfg.verify.probes import Mesh, run_row
+from tailcfg.verify.probes import Mesh, probe_all, python_node_ssh
+from tailcfg.verify.realnet import find_peers, verify_real
 
 Hold = Callable[[VerifyReport], Awaitable[None]]
 
@@ -58,8 +58,11 @@ class VerifyOptions:
     probe_timeout: float = 1.0
     mesh_timeout: float = 15.0
     drill: bool = True
-    revocation_limit_ms: float = 1000.0
+    revocation_limit_ms: float | None = None  # default: 1000 (embedded), 2000 (headscale)
     key_request: KeyRequestFor = host_key_request
+    control: str = "embedded"  # embedded | headscale (a real `headscale serve`)
+    node: str = "python"  # python | tailscaled (real tailscaled in network namespaces)
+    peers_dir: Path = Path(".peers")  # where scripts/build-peers put bin/{headscale,...}
 
 
 def _noop(event: Event) -> None:
@@ -99,6 +102,14 @@ async def verify_async(
 ) -> VerifyReport:
     started = time.monotonic()
     directory = options.directory
+    if (options.control, options.node) not in (("embedded", "python"), ("headscale", "tailscaled")):
+        raise VerifyError(
+            f"--control {options.control} --node {options.node}: the Python node speaks only "
+            "the embedded control plane's protocol and tailscaled only ts2021 (Headscale); "
+            "use --control embedded --node python or --control headscale --node tailscaled"
+        )
+    if options.control == "headscale":
+        find_peers(options.peers_dir)  # no root or no binaries: one line, before anything
     inventory = load_inventory(directory / "tailcfg.yaml")
     policy_rel = str(inventory.policy.relative_to(inventory.root_dir))
     report = VerifyReport(directory=directory, policy=policy_rel)
@@ -120,6 +131,13 @@ async def verify_async(
         repo = _copy_repo(directory, work / "repo")
         control_policy, note = _control_policy(repo.policy, engine, work)
         problems = (note,) if note else ()
+        if options.control == "headscale":
+            report = replace(report, problems=problems)
+            report = await verify_real(
+                options, repo, engine, control_policy, report, work, on_event, hold, started
+            )
+            on_event(Event("done", "passed" if report.passed else "FAILED", ok=report.passed))
+            return report
         admin = _admin_login(inventory)
         with running_control(work / "control", control_policy, admin_login=admin) as control:
             on_event(Event("control", f"control plane on {control.url}"))
@@ -174,12 +192,16 @@ async def _with_control(
             )
             t2 = time.monotonic()
             handshakes_ms = await _warm_up(agents)
-            rows = await _probe_all(engine, mesh, on_event)
+            rows = await probe_all(engine, mesh, on_event)
             t3 = time.monotonic()
             drill = None
             if options.drill and not late:
+
+                async def delete(name: str) -> None:
+                    await api.delete_device(int(agents[name].identity["NodeID"]))
+
                 drill = await revocation_drill(
-                    api, mesh, rows, limit_ms=options.revocation_limit_ms
+                    delete, mesh, rows, limit_ms=options.revocation_limit_ms or 1000.0
                 )
                 on_event(Event("drill", drill.reason, ok=drill.passed))
             timings = Timings(
@@ -232,7 +254,16 @@ async def _form_mesh(
     members = tuple(member_of(a, approved.get(n, ())) for n, a in agents.items())
     declared = tuple(declared_member(h) for h in repo.hosts.values())
     notes = {h.name: _short(h.detail) for h in hosts}
-    return Mesh(agents, members, declared, notes, names, options.probe_timeout), late
+    mesh = Mesh(
+        agents,
+        members,
+        declared,
+        notes,
+        names,
+        options.probe_timeout,
+        decide_ssh=python_node_ssh(agents),
+    )
+    return mesh, late
 
 
 def _short(detail: str) -> str:
@@ -378,18 +409,3 @@ async def _warm_up(agents: dict[str, NodeAgent], timeout: float = 2.0) -> float:
         echo.cancel()
     await asyncio.gather(*echoes, return_exceptions=True)
     return elapsed
-
-
-async def _probe_all(engine: TestReport, mesh: Mesh, on_event: EventSink) -> list[Row]:
-    results = engine.results
-    total = len(results)
-    done = 0
-
-    async def one(result: TestResult) -> Row:
-        nonlocal done
-        row = await run_row(result, mesh)
-        done += 1
-        on_event(Event("probe", f"{row.test}: {row.observed}", done, total, ok=not row.failed))
-        return row
-
-    return list(await asyncio.gather(*(one(r) for r in results)))

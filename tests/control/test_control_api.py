@@ -116,7 +116,9 @@ def test_acl_etag_hujson_json_and_if_match(state_dir: Path, policy_file: Path) -
             hujson = await client.get(ACL, headers={"Accept": "application/hujson"})
             etag = f'"{hashlib.sha256(POLICY.encode()).hexdigest()}"'
             assert (hujson.text, hujson.headers["etag"]) == (POLICY, etag)
-            as_json = await client.get(ACL)
+            default = await client.get(ACL)  # no Accept: HuJSON, as Tailscale's API answers
+            assert (default.text, default.headers["content-type"]) == (POLICY, "application/hujson")
+            as_json = await client.get(ACL, headers={"Accept": "application/json"})
             assert as_json.json()["tagOwners"] == {
                 "tag:server": ["group:admins"],
                 "tag:ci": ["group:admins"],
@@ -161,7 +163,7 @@ def test_headscale_preauthkeys_and_policy(state_dir: Path, policy_file: Path) ->
             made = await client.post(
                 "/api/v1/preauthkey",
                 json={
-                    "user": "odin",
+                    "user": "1",
                     "reusable": True,
                     "ephemeral": False,
                     "expiration": "2099-01-01T00:00:00Z",
@@ -171,13 +173,22 @@ def test_headscale_preauthkeys_and_policy(state_dir: Path, policy_file: Path) ->
             key = made.json()["preAuthKey"]
             assert key["key"].startswith(f"tskey-auth-{key['id']}-")
             assert {k: key[k] for k in ("user", "reusable", "used", "expiration", "aclTags")} == {
-                "user": {"id": "1", "name": "odin", "email": "odin@example.com"},
+                "user": {
+                    "id": "1",
+                    "name": "odin",
+                    "createdAt": key["user"]["createdAt"],
+                    "displayName": "odin",
+                    "email": "odin@example.com",
+                    "providerId": "",
+                    "provider": "",
+                    "profilePicUrl": "",
+                },
                 "reusable": True,
                 "used": False,
                 "expiration": "2099-01-01T00:00:00Z",
                 "aclTags": ["tag:server"],
             }
-            listed = (await client.get("/api/v1/preauthkey", params={"user": "1"})).json()
+            listed = (await client.get("/api/v1/preauthkey")).json()
             assert [k["key"] for k in listed["preAuthKeys"]] == [f"tskey-auth-{key['id']}-***"]
             expired = await client.post(
                 "/api/v1/preauthkey/expire", json={"user": "odin", "key": key["key"]}
@@ -189,7 +200,9 @@ def test_headscale_preauthkeys_and_policy(state_dir: Path, policy_file: Path) ->
             put = await client.put("/api/v1/policy", json={"policy": new})
             assert put.json()["policy"] == new
             bad = await client.put("/api/v1/policy", json={"policy": "{"})
-            assert bad.status_code == 400
+            assert bad.status_code == 500  # Headscale: gRPC code 2 (Unknown) for any refusal
+            assert bad.json()["code"] == 2
+            assert bad.json()["message"].startswith("setting policy: ")
 
     run(scenario())
 
@@ -216,12 +229,15 @@ def test_device_tags_and_authorized(state_dir: Path, policy_file: Path) -> None:
             return (await client.get(dev)).json()
 
     device = run(scenario())
-    assert {k: device[k] for k in ("authorized", "tags", "keyExpiryDisabled", "hostname")} == {
+    fields = ("authorized", "tags", "keyExpiryDisabled", "hostname", "isEphemeral")
+    assert {k: device[k] for k in fields} == {
         "authorized": True,
         "tags": ["tag:server"],
         "keyExpiryDisabled": True,
         "hostname": "box",
+        "isEphemeral": False,  # Tailscale's field name (not "ephemeral")
     }
+    assert "ephemeral" not in device
 
 
 FAILING = """{

@@ -7,7 +7,9 @@ injected failures, and every request's headers recorded.
 * ``POST`` of the same path (``If-Match: "<hex>"``) -> the new text and ETag; 412 with
   ``{"message": "precondition failed, invalid old hash"}`` when the ETag moved on.
 * ``POST .../acl/validate`` -> ``{}``
-* Headscale's ``GET``/``PUT /api/v1/policy`` (``{"policy"}``), 404 while none is stored.
+* Headscale's ``GET``/``PUT /api/v1/policy`` (``{"policy"}``); while none is stored, the
+  ``500`` a real Headscale 0.29.2 answers (tests/peers checks it); ``POST
+  /api/v1/policy/check`` -> ``{}``.
 """
 
 from __future__ import annotations
@@ -82,13 +84,14 @@ def build_app(state: AclState) -> Starlette:
         return policy()
 
     async def headscale_policy(request: Request) -> Response:
-        """Headscale v1: no ETag; 404 while no policy is stored (file-mode servers differ)."""
+        """Headscale v1: no ETag, If-Match ignored; none stored: 500, gRPC code 2."""
         if (refused := record(request)) is not None:
             return refused
         if request.method == "PUT":
             state.text = json.loads(await request.body())["policy"]
         if not state.text:
-            return JSONResponse({"code": 5, "message": "policy not found", "details": []}, 404)
+            message = "loading ACL from database: acl policy not found"
+            return JSONResponse({"code": 2, "message": message, "details": []}, 500)
         return JSONResponse({"policy": state.text, "updatedAt": "2026-01-02T03:04:05Z"})
 
     async def validate(request: Request) -> Response:
@@ -102,6 +105,7 @@ def build_app(state: AclState) -> Starlette:
             Route("/api/v2/tailnet/{tailnet}/acl", acl, methods=["GET", "POST"]),
             Route("/api/v2/tailnet/{tailnet}/acl/validate", validate, methods=["POST"]),
             Route("/api/v1/policy", headscale_policy, methods=["GET", "PUT"]),
+            Route("/api/v1/policy/check", validate, methods=["POST"]),
         ]
     )
 

@@ -41,11 +41,15 @@ class Control:
     state_dir: Path
 
     def add_users(self, *logins: str) -> None:
-        """Create users the way Headscale's API does (a pre-auth key for each login)."""
+        """Create users the way Headscale's API does (``POST /api/v1/user``)."""
         headers = {"Authorization": f"Bearer {self.admin_key}"}
         with httpx.Client(base_url=self.url, headers=headers) as client:
             for login in logins:
-                answer = client.post("/api/v1/preauthkey", json={"user": login})
+                known = client.get("/api/v1/user", params={"email": login}).json()["users"]
+                if known:
+                    continue
+                name = login.split("@")[0]
+                answer = client.post("/api/v1/user", json={"name": name, "email": login})
                 assert answer.status_code == 200, answer.text
 
     def reset_policy(self) -> None:

@@ -50,7 +50,7 @@ def test_push_then_no_op(
         )
         assert plan.change.engine == "semantic"
         assert plan.remote == before
-        assert plan.server_validated is (dialect == "embedded")  # Headscale cannot validate
+        assert plan.server_validated  # v2: .../acl/validate; Headscale: /api/v1/policy/check
         result = apply_push(plan, client=client, state=repo.state())
         assert result == PushResult(Action.APPLY, predict_etag(text), predicted=True)
         assert client.get() == RemotePolicy(canonical, result.etag)
@@ -155,16 +155,23 @@ def test_server_test_failures_are_reported_verbatim(
             "errors": ["invalid test: src 'mallory@example.com' is not a user of this tailnet"],
         }
     ]
-    if dialect == "embedded":  # v2 validates before writing: the plan already knew
+    assert plan.action() is Action.REFUSE_SERVER  # validated before writing: the plan knew
+    if dialect == "embedded":
         acl = f"{control.url}/api/v2/tailnet/example.com/acl"
-        assert plan.action() is Action.REFUSE_SERVER
         assert (exc.status, str(exc)) == (None, f"POST {acl}/validate: {body}")
         with repo.client() as client, pytest.raises(ServerTestsFailed) as posted:
             client.put(plan.local.canonical, if_match=before.etag)
         assert (posted.value.status, str(posted.value)) == (400, f"POST {acl}: 400 {body}")
-    else:  # Headscale has no validate endpoint: the PUT itself is refused
-        assert (plan.action(), plan.server_validated) == (Action.APPLY, False)
-        assert (exc.status, str(exc)) == (400, f"PUT {control.url}/api/v1/policy: 400 {body}")
+    else:  # Headscale's check answers 400, its write 500, both "test(s) failed:" + lines
+        policy = f"{control.url}/api/v1/policy"
+        assert (exc.status, str(exc)) == (400, f"POST {policy}/check: 400 {body}")
+        with repo.client() as client, pytest.raises(ServerTestsFailed) as put:
+            client.put(plan.local.canonical, if_match=before.etag)
+        assert (put.value.status, str(put.value)) == (
+            500,
+            f"PUT {policy}: 500 setting policy: {body}",
+        )
+        assert put.value.data == exc.data
     assert control.stored_policy()[0] == before.text
     assert repo.state().recorded(client.remote) is None
 

@@ -158,8 +158,21 @@ def test_headscale_untagged_needs_user(fake_api: RunningServer) -> None:
         with pytest.raises(BackendError) as info:
             backend.create_key(KeyRequest())
         assert str(info.value).endswith(": 500 auth-key must be either tagged or owned by user")
-        key = backend.create_key(KeyRequest(user="7"))
-    assert fake_api.state.preauth[key.id]["user"] == "7"
+        by_id = backend.create_key(KeyRequest(user="2"))
+        by_email = backend.create_key(KeyRequest(user="odin@example.com"))
+        by_name = backend.create_key(KeyRequest(user="freya@"))
+        with pytest.raises(BackendError) as unknown:
+            backend.create_key(KeyRequest(user="mallory@example.com"))
+    owners = [fake_api.state.preauth[k.id]["user"]["name"] for k in (by_id, by_email, by_name)]
+    assert owners == ["freya", "odin", "freya"]
+    sent = [body["user"] for _, path, body in fake_api.state.bodies if "user" in body]
+    assert sent == ["2", "1", "2"]  # the numeric id, never the name (Headscale >= 0.26.1)
+    assert str(unknown.value) == (
+        f"headscale {fake_api.url}: no user named 'mallory@example.com' (by name or email);"
+        " create it with `headscale users create`, or give the user's numeric id"
+    )
+    # a single 500 each: Headscale's refusals are not retried
+    assert fake_api.state.requests.count(("POST", "/api/v1/preauthkey")) == 4
 
 
 def test_missing_credentials() -> None:

@@ -126,7 +126,12 @@ def test_headscale_backend(
     assert (code, err) == (0, "")
     record = fake_api.state.preauth["1"]
     assert out.startswith("minted 1 for laptop (expires ")
-    assert (record["user"], record["aclTags"]) == ("odin@example.com", [])
+    assert (record["user"]["email"], record["user"]["id"], record["aclTags"]) == (
+        "odin@example.com",
+        "1",
+        [],
+    )
+    assert fake_api.state.bodies[0][2]["user"] == "1"  # resolved by email, sent as the id
     assert load_inventory(path).secrets_file("laptop").exists()
 
 

@@ -105,19 +105,29 @@ def test_revocation_drill_within_one_second(report: VerifyReport) -> None:
 def test_json_report_shape(report: VerifyReport) -> None:
     data = json.loads(json.dumps(report.to_json()))
     assert sorted(data) == [
+        "control",
+        "differences",
         "directory",
         "drill",
         "hosts",
         "lint_errors",
+        "node",
         "notes",
         "passed",
         "policy",
         "problems",
+        "received",
         "rows",
         "timings",
         "version",
     ]
     assert (data["version"], data["passed"], data["policy"]) == (1, True, "policy.hujson")
+    assert (data["control"], data["node"], data["received"], data["differences"]) == (
+        "embedded",
+        "python",
+        [],
+        [],
+    )
     assert [(r["test"], r["expected"], r["engine"], r["observed"]) for r in data["rows"]] == MATRIX
     path, line, col = data["rows"][0]["location"].split(":")
     text = (HOMELAB / path).read_text(encoding="utf-8").splitlines()[int(line) - 1]
