@@ -18,21 +18,18 @@ ROLE_AUTOGROUPS = frozenset(
 # The legacy plural, documented as still working: the same devices as autogroup:member.
 MEMBERS_LEGACY = "autogroup:members"
 
-AUTOGROUPS = frozenset(
-    {
-        "autogroup:internet",
-        "autogroup:member",
-        "autogroup:members",
-        "autogroup:tagged",
-        "autogroup:self",
-        "autogroup:danger-all",
-        "autogroup:nonroot",
-        "autogroup:admin",
-        "autogroup:owner",
-        "autogroup:it-admin",
-        "autogroup:network-admin",
-        "autogroup:billing-admin",
-        "autogroup:auditor",
-        "autogroup:shared",
-    }
+AUTOGROUPS = (
+    frozenset(
+        {
+            "autogroup:internet",
+            "autogroup:member",
+            "autogroup:members",
+            "autogroup:tagged",
+            "autogroup:self",
+            "autogroup:danger-all",
+            "autogroup:nonroot",
+            "autogroup:shared",
+        }
+    )
+    | ROLE_AUTOGROUPS
 )
