@@ -12,32 +12,17 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import httpx
-
-from tailcfg.errors import VerifyError
 from tailcfg.policy.nodes import Node
+from tailcfg.verify.adminhttp import AdminHttp
 
 _LOGIN = re.compile(r"^([A-Za-z][A-Za-z0-9._-]*@[A-Za-z0-9._-]*)(?::[^:]*)?$")
 
 
-class HeadscaleAdmin:
+class HeadscaleAdmin(AdminHttp):
     """Async admin client of one Headscale (bearer API key)."""
 
-    def __init__(self, url: str, api_key: str) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10.0
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def _call(self, method: str, path: str, **kw: Any) -> Any:
-        response = await self._http.request(method, path, **kw)
-        if response.status_code >= 400:
-            raise VerifyError(
-                f"headscale {method} {path}: {response.status_code} {response.text.strip()[:200]}"
-            )
-        return response.json() if response.content else None
+    label = "headscale"
+    body_limit = 200
 
     async def nodes(self) -> list[dict[str, Any]]:
         data = await self._call("GET", "/api/v1/node")

@@ -12,13 +12,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from tailcfg.errors import VerifyError
 from tailcfg.inventory import Host
 from tailcfg.node.agent import NodeAgent
 from tailcfg.policy.engine import Policy, compile_policy
 from tailcfg.policy.nodes import Node
+from tailcfg.verify.adminhttp import AdminHttp
 from tailcfg.verify.identity import Member, Names, auto_approved
 
 EXIT_ROUTES = ("0.0.0.0/0", "::/0")
@@ -60,24 +58,8 @@ async def start_node(
     return agent
 
 
-class Api:
+class Api(AdminHttp):
     """The few admin calls verify makes: devices, route approval, deletion (v2 API)."""
-
-    def __init__(self, url: str, admin_key: str) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=10.0
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def _call(self, method: str, path: str, **kw: Any) -> Any:
-        response = await self._http.request(method, path, **kw)
-        if response.status_code >= 400:
-            raise VerifyError(
-                f"control API {method} {path}: {response.status_code} {response.text}"
-            )
-        return response.json() if response.content else None
 
     async def devices(self) -> list[dict[str, Any]]:
         data = await self._call("GET", "/api/v2/tailnet/-/devices")
