@@ -20,18 +20,18 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from tailcfg.policy.access import access_delta
-from tailcfg.policy.diff import diff_policies
-from tailcfg.policy.diff_caps import cap_delta
-from tailcfg.policy.diff_decl import declaration_changes
-from tailcfg.policy.diff_group import group_access, group_caps, group_ssh
-from tailcfg.policy.diff_prune import prune_split
-from tailcfg.policy.diff_rules import RuleFinder
-from tailcfg.policy.diff_universe import Side, Universe, build_universe, compile_sides
-from tailcfg.policy.engine import load_policy
-from tailcfg.policy.model import Policy
-from tailcfg.policy.nodes import Node
-from tailcfg.policy.resolve import Resolver
+from tailcfg.policy.compile.engine import load_policy
+from tailcfg.policy.compile.resolve import Resolver
+from tailcfg.policy.diff.access import access_delta
+from tailcfg.policy.diff.caps import cap_delta
+from tailcfg.policy.diff.compare import diff_policies
+from tailcfg.policy.diff.decl import declaration_changes
+from tailcfg.policy.diff.group import group_access, group_caps, group_ssh
+from tailcfg.policy.diff.prune import prune_split
+from tailcfg.policy.diff.rules import RuleFinder
+from tailcfg.policy.diff.universe import Side, Universe, build_universe, compile_sides
+from tailcfg.policy.model.nodes import Node
+from tailcfg.policy.model.policy import Policy
 
 GOAL_S = 1.0
 

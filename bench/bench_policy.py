@@ -35,14 +35,14 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from tailcfg.policy.compiled import CompiledPolicy
-from tailcfg.policy.engine import compile_policy, load_policy
-from tailcfg.policy.eval_world import World
-from tailcfg.policy.evaluate import build_world, run_tests, run_tests_in
-from tailcfg.policy.model import Policy
-from tailcfg.policy.nodes import Node, nodes_from_list
-from tailcfg.policy.provenance import Provenance
-from tailcfg.policy.tests_eval import TestsRunner
+from tailcfg.policy.compile.compiled import CompiledPolicy
+from tailcfg.policy.compile.engine import compile_policy, load_policy
+from tailcfg.policy.evaluate.packets import TestsRunner
+from tailcfg.policy.evaluate.provenance import Provenance
+from tailcfg.policy.evaluate.run import build_world, run_tests, run_tests_in
+from tailcfg.policy.evaluate.world import World
+from tailcfg.policy.model.nodes import Node, nodes_from_list
+from tailcfg.policy.model.policy import Policy
 
 T = TypeVar("T")
 

@@ -11,7 +11,7 @@ import pytest
 from jsonschema import Draft4Validator
 
 from tailcfg import outputs
-from tailcfg.policy.lint import RULES, lint_text
+from tailcfg.policy.validate.lint import RULES, lint_text
 from tailcfg.source import Diagnostic, Severity, Span
 
 SARIF_SCHEMA = Path(__file__).resolve().parent / "data" / "sarif-schema-2.1.0.json"

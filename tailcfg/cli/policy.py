@@ -6,12 +6,12 @@ import typer
 
 from tailcfg.cli import (
     policy_engine,
+    policy_evaluate,
     policy_fmt,
     policy_gitops,
     policy_graph,
     policy_lint,
     policy_review,
-    policy_test,
 )
 
 app = typer.Typer(
@@ -22,7 +22,7 @@ for _module in (
     policy_fmt,
     policy_lint,
     policy_engine,
-    policy_test,
+    policy_evaluate,
     policy_review,
     policy_gitops,
     policy_graph,

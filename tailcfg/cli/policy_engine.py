@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from tailcfg.cli.inputs import check_text
-from tailcfg.policy.engine import compile_file
+from tailcfg.policy.compile.engine import compile_file
 
 
 def compile_cmd(

@@ -33,7 +33,7 @@ from tailcfg.gitops import (
 from tailcfg.gitops.client import HeadscalePolicy, TailscalePolicy
 from tailcfg.inventory import Inventory, load_inventory
 from tailcfg.keys.credentials import Credentials
-from tailcfg.policy.nodes import Node, load_nodes
+from tailcfg.policy.model.nodes import Node, load_nodes
 
 
 class DiffFormat(StrEnum):

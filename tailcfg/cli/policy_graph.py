@@ -10,7 +10,7 @@ import typer
 
 from tailcfg.atomicfile import atomic_write_text
 from tailcfg.cli.inputs import check_text
-from tailcfg.policy.graph import graph_file, render_graph
+from tailcfg.policy.graph.build import graph_file, render_graph
 
 
 class GraphFormat(StrEnum):

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from tailcfg import outputs
-from tailcfg.policy.lint import RULES, lint_files
+from tailcfg.policy.validate.lint import RULES, lint_files
 
 
 class LintFormat(StrEnum):

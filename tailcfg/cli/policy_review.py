@@ -10,8 +10,8 @@ import typer
 
 from tailcfg.cli.inputs import check_text
 from tailcfg.policy import coverage as coverage_lib
-from tailcfg.policy import diff_render
-from tailcfg.policy.diff import diff_sources
+from tailcfg.policy.diff import render as diff_render
+from tailcfg.policy.diff.compare import diff_sources
 
 
 class DiffFormat(StrEnum):

@@ -20,7 +20,7 @@ from tailcfg.control.model import ControlRequestError
 from tailcfg.control.service import ControlPlane, Settings, TestsFailed
 from tailcfg.control.store import Store
 from tailcfg.errors import ControlError
-from tailcfg.policy.evaluate import run_tests as run_policy_tests
+from tailcfg.policy.evaluate.run import run_tests as run_policy_tests
 
 
 def _apply_policy_file(control: ControlPlane, policy_path: Path) -> None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tailcfg.policy.compile import FilterCompiler
-from tailcfg.policy.filters import build_rules
-from tailcfg.policy.model import Policy
-from tailcfg.policy.nodes import Node
-from tailcfg.policy.peers import peer_sets
-from tailcfg.policy.resolve import Resolver
-from tailcfg.policy.ssh import SshCompiler
+from tailcfg.policy.compile.filters import build_rules
+from tailcfg.policy.compile.peers import peer_sets
+from tailcfg.policy.compile.per_device import FilterCompiler
+from tailcfg.policy.compile.resolve import Resolver
+from tailcfg.policy.compile.ssh import SshCompiler
+from tailcfg.policy.model.nodes import Node
+from tailcfg.policy.model.policy import Policy
 
 Filter = list[dict[str, Any]]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from tailcfg.control.addresses import fqdn
 from tailcfg.control.model import Device, User, iso
-from tailcfg.policy.nodes import Node
+from tailcfg.policy.model.nodes import Node
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 

@@ -1,26 +1,24 @@
 """The control plane's view of the policy: load, compile for the devices, run its tests.
 
-Compilation is the policy engine's (``tailcfg.policy.engine``), the same code as
-``tailcfg policy compile``; the tests are ``tailcfg.policy.evaluate.run_tests`` (looked up
-when called, so the control plane works before that module lands). Tag ownership for auth
-keys is read from ``tagOwners``.
+Compilation is the policy engine's (``tailcfg.policy.compile.engine``), the same code as
+``tailcfg policy compile``; the tests are ``tailcfg.policy.evaluate.run_tests``, the same
+code as ``tailcfg policy test``. Tag ownership for auth keys is read from ``tagOwners``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 from tailcfg import hujson
 from tailcfg.control.compiler import compile_devices
-from tailcfg.policy.engine import DEFAULT_CHECK_URL, Policy, load_policy
-from tailcfg.policy.nodes import Node
+from tailcfg.policy.compile.engine import DEFAULT_CHECK_URL, Policy, load_policy
+from tailcfg.policy.evaluate.run import run_tests as run_policy_tests
+from tailcfg.policy.model.nodes import Node
 
 DEFAULT_POLICY = (
     "// The default policy: every device may reach every other device.\n"
@@ -31,15 +29,6 @@ DEFAULT_POLICY = (
 def etag_of(text: str) -> str:
     """sha256 hex of the stored HuJSON, which is what gitops-pusher compares."""
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _optional_module(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +77,7 @@ def run_tests(loaded: LoadedPolicy) -> list[dict[str, Any]]:
     """
     if not (loaded.value.get("tests") or loaded.value.get("sshTests")):
         return []
-    evaluate = _optional_module("tailcfg.policy.evaluate")
-    if evaluate is None:
-        return []
-    report = evaluate.run_tests(loaded.policy)
+    report = run_policy_tests(loaded.policy)
     by_user: dict[str, list[str]] = {}
     for result in report.results:
         if not result.passed:

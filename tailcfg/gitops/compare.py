@@ -1,7 +1,7 @@
 """Remote vs local: do they differ in text, in value, in meaning, in access? With the diff.
 
 The semantic diff is the engine of ``tailcfg policy diff``
-(:func:`tailcfg.policy.diff.diff_policies`, rendered by :mod:`tailcfg.policy.diff_render`).
+(:func:`tailcfg.policy.diff.compare.diff_policies`, rendered by :mod:`tailcfg.policy.diff.render`).
 When a side cannot be loaded by the policy engine (the remote holds something this
 version of tailcfg rejects, or not even HuJSON), the comparison is structural: the parsed
 values (comments and layout ignored) and a unified diff of their canonical JSON; any
@@ -18,10 +18,10 @@ from typing import Any
 
 from tailcfg import hujson
 from tailcfg.errors import TailcfgError
-from tailcfg.policy.diff import diff_policies
-from tailcfg.policy.diff_render import render_markdown, render_text
-from tailcfg.policy.engine import load_policy, users_of
-from tailcfg.policy.nodes import Node
+from tailcfg.policy.compile.engine import load_policy, users_of
+from tailcfg.policy.diff.compare import diff_policies
+from tailcfg.policy.diff.render import render_markdown, render_text
+from tailcfg.policy.model.nodes import Node
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from tailcfg.gitops.client import PolicyClient, RemotePolicy
 from tailcfg.gitops.compare import PolicyChange, compare_policies
 from tailcfg.gitops.local import LocalPolicy, read_policy
 from tailcfg.gitops.state import GitopsState, Recorded
-from tailcfg.policy.nodes import Node
+from tailcfg.policy.model.nodes import Node
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,11 @@ from pathlib import Path
 from tailcfg import hujson
 from tailcfg.errors import PolicyError, TailcfgError
 from tailcfg.gitops.client import sha256_hex
-from tailcfg.policy.engine import load_policy
-from tailcfg.policy.evaluate import run_tests
-from tailcfg.policy.lint import lint_text
-from tailcfg.policy.nodes import Node
-from tailcfg.policy.test_report import render_text
+from tailcfg.policy.compile.engine import load_policy
+from tailcfg.policy.evaluate.report import render_text
+from tailcfg.policy.evaluate.run import run_tests
+from tailcfg.policy.model.nodes import Node
+from tailcfg.policy.validate.lint import lint_text
 
 
 class LocalTestsFailed(TailcfgError):

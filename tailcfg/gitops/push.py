@@ -20,7 +20,7 @@ from tailcfg.gitops.client import PolicyClient, RemotePolicy, ServerTestsFailed
 from tailcfg.gitops.compare import PolicyChange, compare_policies
 from tailcfg.gitops.local import LocalPolicy, check_policy_file
 from tailcfg.gitops.state import GitopsState, Recorded
-from tailcfg.policy.nodes import Node
+from tailcfg.policy.model.nodes import Node
 
 
 class Action(StrEnum):

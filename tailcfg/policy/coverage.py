@@ -7,11 +7,11 @@ Public API::
     RENDERERS: {"text", "json", "github"} -> (CoverageReport) -> str
 
 A rule is *exercised* when some ``tests``/``sshTests`` assertion's verdict names it
-(the rules :mod:`tailcfg.policy.evaluate` reports as granting). Counted rules: every
+(the rules :mod:`tailcfg.policy.evaluate.run` reports as granting). Counted rules: every
 ACL, every grant with ``ip`` and no ``via``, and every SSH rule; grants that only carry
 ``app`` capabilities or route ``via`` a tag are listed as not testable. A test entry
 whose assertions name no rule (typically deny-only entries) *touches no rule*. Unused
-groups, hosts and tags come from :func:`tailcfg.policy.validate.warnings`.
+groups, hosts and tags come from :func:`tailcfg.policy.validate.validator.warnings`.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from tailcfg import hujson, outputs
-from tailcfg.policy.engine import load_policy
-from tailcfg.policy.evaluate import read_policy_text, run_tests
-from tailcfg.policy.model import Policy
-from tailcfg.policy.nodes import Node, load_nodes
-from tailcfg.policy.validate import warnings
-from tailcfg.policy.verdicts import RuleRef
+from tailcfg.policy.compile.engine import load_policy
+from tailcfg.policy.evaluate.run import read_policy_text, run_tests
+from tailcfg.policy.evaluate.verdicts import RuleRef
+from tailcfg.policy.model.nodes import Node, load_nodes
+from tailcfg.policy.model.policy import Policy
+from tailcfg.policy.validate.validator import warnings
 from tailcfg.source import Diagnostic, Severity, Span
 
 JSON_VERSION = 1

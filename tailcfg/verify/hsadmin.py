@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from tailcfg.policy.nodes import Node
+from tailcfg.policy.model.nodes import Node
 from tailcfg.verify.adminhttp import AdminHttp
 
 _LOGIN = re.compile(r"^([A-Za-z][A-Za-z0-9._-]*@[A-Za-z0-9._-]*)(?::[^:]*)?$")

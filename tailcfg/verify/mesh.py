@@ -14,8 +14,8 @@ from typing import Any
 
 from tailcfg.inventory import Host
 from tailcfg.node.agent import NodeAgent
-from tailcfg.policy.engine import Policy, compile_policy
-from tailcfg.policy.nodes import Node
+from tailcfg.policy.compile.engine import Policy, compile_policy
+from tailcfg.policy.model.nodes import Node
 from tailcfg.verify.adminhttp import AdminHttp
 from tailcfg.verify.identity import Member, Names, auto_approved
 

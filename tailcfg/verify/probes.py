@@ -18,7 +18,7 @@ from typing import Protocol
 
 from tailcfg.node.agent import NodeAgent
 from tailcfg.node.device import ProbeResult
-from tailcfg.policy.verdicts import TestReport, TestResult
+from tailcfg.policy.evaluate.verdicts import TestReport, TestResult
 from tailcfg.verify.identity import Member, Names, matches, owner_of, split_dst
 from tailcfg.verify.model import MISMATCH, NOT_PROBED, OK, Event, EventSink, Probe, Row
 from tailcfg.verify.ssh import ssh_decision

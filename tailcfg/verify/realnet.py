@@ -32,8 +32,8 @@ from tailcfg.peers.binaries import locate
 from tailcfg.peers.headscale import HeadscaleServer
 from tailcfg.peers.netns import Lan, missing_privileges
 from tailcfg.peers.tailscaled import NodeProbes, Tailscaled, lan_derp_map
-from tailcfg.policy.engine import load_policy
-from tailcfg.policy.verdicts import TestReport
+from tailcfg.policy.compile.engine import load_policy
+from tailcfg.policy.evaluate.verdicts import TestReport
 from tailcfg.verify.drill import revocation_drill
 from tailcfg.verify.hsadmin import (
     HeadscaleAdmin,

@@ -20,8 +20,8 @@ from tailcfg.errors import PeerError, TailcfgError
 from tailcfg.inventory import Host
 from tailcfg.peers.netns import Lan, Namespace
 from tailcfg.peers.tailscaled import Tailscaled
-from tailcfg.policy.engine import Policy, compile_policy
-from tailcfg.policy.nodes import Node
+from tailcfg.policy.compile.engine import Policy, compile_policy
+from tailcfg.policy.model.nodes import Node
 from tailcfg.verify.mesh import EXIT_ROUTES, advertised
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tailcfg.inventory import Host
-from tailcfg.policy.verdicts import TestReport
+from tailcfg.policy.evaluate.verdicts import TestReport
 from tailcfg.verify.identity import Member, Names, matches, owner_of, split_dst
 from tailcfg.verify.probes import PROTOS
 

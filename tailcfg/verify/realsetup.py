@@ -26,7 +26,7 @@ from tailcfg.inventory import Host, Inventory
 from tailcfg.keys.backends import HeadscaleV1
 from tailcfg.peers.headscale import HeadscaleServer
 from tailcfg.peers.netns import Lan
-from tailcfg.policy.verdicts import TestReport
+from tailcfg.policy.evaluate.verdicts import TestReport
 from tailcfg.sops import Sops, find_sops
 from tailcfg.verify.bootstrap import HostKey, bootstrap_host
 from tailcfg.verify.bootstrap import host_private_key as private_key_path

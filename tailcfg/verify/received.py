@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tailcfg.peers.tailscaled import Tailscaled
-from tailcfg.policy.engine import Policy, compile_policy
-from tailcfg.policy.nodes import Node
+from tailcfg.policy.compile.engine import Policy, compile_policy
+from tailcfg.policy.model.nodes import Node
 from tailcfg.verify.differential import compare_filters, compare_ssh
 from tailcfg.verify.model import Received
 

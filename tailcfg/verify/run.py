@@ -27,10 +27,10 @@ from tailcfg.keys.backends import TailscaleV2
 from tailcfg.keys.credentials import Credentials
 from tailcfg.node.agent import NodeAgent
 from tailcfg.node.crypto import parse_key
-from tailcfg.policy.engine import load_policy
-from tailcfg.policy.evaluate import run_tests
-from tailcfg.policy.lint import lint_file
-from tailcfg.policy.verdicts import TestReport
+from tailcfg.policy.compile.engine import load_policy
+from tailcfg.policy.evaluate.run import run_tests
+from tailcfg.policy.evaluate.verdicts import TestReport
+from tailcfg.policy.validate.lint import lint_file
 from tailcfg.sops import Sops, find_sops
 from tailcfg.verify.bootstrap import HostKey, KeyRequestFor, bootstrap_host, host_key_request
 from tailcfg.verify.bootstrap import host_private_key as private_key_path

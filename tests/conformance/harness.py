@@ -5,7 +5,6 @@ Used by ``test_conformance.py`` and ``report.py``; knows nothing about any singl
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from tailcfg.errors import HujsonError, PolicyError
-from tailcfg.policy.engine import compile_policy, load_policy
-from tailcfg.policy.nodes import nodes_from_list
+from tailcfg.policy.compile.engine import compile_policy, load_policy
+from tailcfg.policy.evaluate.run import run_tests
+from tailcfg.policy.model.nodes import nodes_from_list
 
 DATA = Path(__file__).resolve().parent / "data" / "tailscale-saas-captures.jsonl"
 KNOWN = Path(__file__).resolve().parent / "known_differences.md"
@@ -47,18 +47,6 @@ def known_differences() -> dict[str, str]:
             name, _, reason = line[3:].partition("`:")
             out[name] = reason.strip()
     return out
-
-
-def _tests_pass(policy: Any, nodes: Any) -> bool | None:
-    """Whether the policy's tests/sshTests pass (None: evaluate is not available)."""
-    try:
-        module = importlib.import_module("tailcfg.policy.evaluate")
-    except ModuleNotFoundError:
-        return None
-    run = getattr(module, "run_tests", None)
-    if run is None:
-        return None
-    return bool(run(policy, nodes).passed)
 
 
 def _norm_rule(rule: dict[str, Any]) -> dict[str, Any]:
@@ -108,9 +96,7 @@ def evaluate_case(case: dict[str, Any]) -> Outcome:
     nodes = nodes_from_list(case["nodes"])
     needs = bool(policy.tests or policy.ssh_tests)
     if needs:
-        passed = _tests_pass(policy, nodes)
-        if passed is None:
-            return Outcome(False, "tests/sshTests need tailcfg.policy.evaluate", True)
+        passed = run_tests(policy, nodes).passed
         if passed != expect["valid"]:
             return Outcome(False, f"tests verdict differs (server valid={expect['valid']})")
         if not expect["valid"]:

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from tailcfg.errors import PolicyError
-from tailcfg.policy.engine import load_policy
-from tailcfg.policy.evaluate import run_tests
-from tailcfg.policy.nodes import nodes_from_list
+from tailcfg.policy.compile.engine import load_policy
+from tailcfg.policy.evaluate.run import run_tests
+from tailcfg.policy.model.nodes import nodes_from_list
 
 DATA = Path(__file__).resolve().parent / "data" / "tailscale-saas-captures.jsonl"
 TEST_CATEGORIES = ("policytest", "sshtest")

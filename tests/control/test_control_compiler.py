@@ -10,8 +10,8 @@ import pytest
 
 from tailcfg.control.compiler import compile_devices
 from tailcfg.errors import TailcfgError
-from tailcfg.policy.engine import compile_policy, load_policy
-from tailcfg.policy.nodes import nodes_from_list
+from tailcfg.policy.compile.engine import compile_policy, load_policy
+from tailcfg.policy.model.nodes import nodes_from_list
 
 DATA = Path(__file__).resolve().parent.parent / "conformance" / "data"
 
@@ -45,7 +45,7 @@ def test_same_as_compile_policy_on_valid_captures() -> None:
 
 
 def test_homelab_example(repo_root: Path) -> None:
-    from tailcfg.policy.nodes import load_nodes
+    from tailcfg.policy.model.nodes import load_nodes
 
     homelab = repo_root / "examples" / "homelab"
     policy = load_policy((homelab / "policy.hujson").read_text(encoding="utf-8"), "policy")

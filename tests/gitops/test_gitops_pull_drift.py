@@ -27,7 +27,7 @@ from tailcfg.gitops import (
     predict_etag,
     pull_policy,
 )
-from tailcfg.policy.nodes import load_nodes
+from tailcfg.policy.model.nodes import load_nodes
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

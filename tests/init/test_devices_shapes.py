@@ -13,7 +13,7 @@ from init_tailnets import cli_env
 
 from tailcfg.devices import Device, devices_json_text, parse_headscale, parse_tailscale
 from tailcfg.errors import BackendError
-from tailcfg.policy.nodes import load_nodes
+from tailcfg.policy.model.nodes import load_nodes
 
 WHAT = "GET http://x/api"
 

@@ -34,7 +34,7 @@ from tailcfg.keys.backends import HeadscaleV1, KeyRequest
 from tailcfg.peers.headscale import HeadscaleServer
 from tailcfg.peers.netns import Namespace
 from tailcfg.peers.tailscaled import Tailscaled
-from tailcfg.policy.engine import compile_policy, load_policy
+from tailcfg.policy.compile.engine import compile_policy, load_policy
 from tailcfg.verify.hsadmin import nodes_json, to_topology
 from tailcfg.verify.model import Received
 from tailcfg.verify.received import compare_node

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tailcfg.policy.nodes import Node, nodes_from_list
+from tailcfg.policy.model.nodes import Node, nodes_from_list
 
 NODES: tuple[Node, ...] = nodes_from_list(
     [

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tailcfg.policy.engine import load_policy
-from tailcfg.policy.model import Policy
-from tailcfg.policy.nodes import Node, nodes_from_list
+from tailcfg.policy.compile.engine import load_policy
+from tailcfg.policy.model.nodes import Node, nodes_from_list
+from tailcfg.policy.model.policy import Policy
 
 # Line numbers matter: results point at them.
 POLICY = """{

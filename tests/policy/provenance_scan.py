@@ -1,4 +1,4 @@
-"""The reference for :class:`tailcfg.policy.provenance.Provenance`: scan every rule per call.
+"""The reference for :class:`~tailcfg.policy.evaluate.provenance.Provenance`: every rule per call.
 
 This is the algorithm before the destination/port index, written as plainly as possible:
 each accepted ACL destination and each grant ``ip`` spec x destination is one entry with
@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from tailcfg.policy import addrs
-from tailcfg.policy.filter_match import DEFAULT_PROTOS, Addr
-from tailcfg.policy.model import AclRule, Grant, Policy
-from tailcfg.policy.nodes import Node
-from tailcfg.policy.ports import PortError, parse_dst, parse_ip_spec, parse_proto
-from tailcfg.policy.provenance import Miss
-from tailcfg.policy.resolve import AddrSet, Resolver
-from tailcfg.policy.verdicts import RuleRef
+from tailcfg.policy.compile.resolve import AddrSet, Resolver
+from tailcfg.policy.evaluate.filter_match import DEFAULT_PROTOS, Addr
+from tailcfg.policy.evaluate.provenance import Miss
+from tailcfg.policy.evaluate.verdicts import RuleRef
+from tailcfg.policy.model import addrs
+from tailcfg.policy.model.nodes import Node
+from tailcfg.policy.model.policy import AclRule, Grant, Policy
+from tailcfg.policy.model.ports import PortError, parse_dst, parse_ip_spec, parse_proto
 
 Ports = tuple[tuple[int, int], ...]
 ORDER = {"proto": 0, "port": 1, "src": 2, "dst": 3}

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from enginecases import ALL, BASE, NODES, USERS, WILDCARD_SRC, ports
 
-from tailcfg.policy.compiled import CompiledPolicy
-from tailcfg.policy.engine import compile_policy, load_policy
+from tailcfg.policy.compile.compiled import CompiledPolicy
+from tailcfg.policy.compile.engine import compile_policy, load_policy
 
 ODIN = ["100.64.0.1", "100.64.0.2", "fd7a:115c:a1e0::1", "fd7a:115c:a1e0::2"]
 WEB = ("100.64.0.10", "fd7a:115c:a1e0::a")

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tailcfg.errors import PolicyError
-from tailcfg.policy import addrs
-from tailcfg.policy.compiled import CompiledPolicy
-from tailcfg.policy.engine import compile_policy, load_policy
+from tailcfg.policy.compile.compiled import CompiledPolicy
+from tailcfg.policy.compile.engine import compile_policy, load_policy
+from tailcfg.policy.model import addrs
 
 SRCS = [
     "*",

@@ -9,6 +9,7 @@ import pytest
 
 from tailcfg import hujson
 from tailcfg.cli.main import main
+from tailcfg.policy.compile.engine import load_policy
 from tailcfg.policy.coverage import (
     RENDERERS,
     CoverageReport,
@@ -16,7 +17,6 @@ from tailcfg.policy.coverage import (
     policy_coverage,
     report_json,
 )
-from tailcfg.policy.engine import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 HOMELAB = ROOT / "examples" / "homelab"

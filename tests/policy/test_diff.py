@@ -21,7 +21,8 @@ import pytest
 
 from tailcfg.cli.main import main
 from tailcfg.errors import TailcfgError
-from tailcfg.policy.diff import (
+from tailcfg.policy.compile.engine import load_policy
+from tailcfg.policy.diff.compare import (
     AccessChange,
     CapChange,
     DeclChange,
@@ -31,9 +32,8 @@ from tailcfg.policy.diff import (
     diff_policies,
     diff_sources,
 )
-from tailcfg.policy.diff_render import RENDERERS
-from tailcfg.policy.engine import load_policy
-from tailcfg.policy.nodes import load_nodes
+from tailcfg.policy.diff.render import RENDERERS
+from tailcfg.policy.model.nodes import load_nodes
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "diff"

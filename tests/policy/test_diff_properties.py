@@ -18,14 +18,14 @@ from hypothesis import strategies as st
 
 from tailcfg import hujson
 from tailcfg.errors import PolicyError
-from tailcfg.policy.access import Facts, access_delta
-from tailcfg.policy.diff import diff_policies
-from tailcfg.policy.diff_caps import cap_delta
-from tailcfg.policy.diff_universe import build_universe
-from tailcfg.policy.engine import compile_policy, load_policy
-from tailcfg.policy.filter_match import PacketFilter, parse_addr
-from tailcfg.policy.model import Policy
-from tailcfg.policy.nodes import Node, nodes_from_list
+from tailcfg.policy.compile.engine import compile_policy, load_policy
+from tailcfg.policy.diff.access import Facts, access_delta
+from tailcfg.policy.diff.caps import cap_delta
+from tailcfg.policy.diff.compare import diff_policies
+from tailcfg.policy.diff.universe import build_universe
+from tailcfg.policy.evaluate.filter_match import PacketFilter, parse_addr
+from tailcfg.policy.model.nodes import Node, nodes_from_list
+from tailcfg.policy.model.policy import Policy
 
 USERS = ["ann@example.com", "ben@example.com", "cid@example.com"]
 TAGS = ["tag:web", "tag:db", "tag:ci", "tag:gw"]

@@ -1,4 +1,4 @@
-"""Diff pruning (``tailcfg/policy/diff_prune.py``): regressions and PR-shaped edits.
+"""Diff pruning (``tailcfg/policy/diff/prune.py``): regressions and PR-shaped edits.
 
 Two pruning gaps fixed in f8f5782 ("prune marks ipsets changed when reordered or when a
 host/ipset they name changed"): before it, a rule naming an ipset counted as unchanged
@@ -27,15 +27,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_diff_properties import GROUPS, HOSTS, NODES, PORTS, SRCS, USERS, acl, load, policy_doc
 
-from tailcfg.policy.access import access_delta
-from tailcfg.policy.diff import PolicyDiff, diff_policies
-from tailcfg.policy.diff_caps import cap_delta
-from tailcfg.policy.diff_prune import prune
-from tailcfg.policy.diff_render import RENDERERS
-from tailcfg.policy.diff_universe import build_universe
-from tailcfg.policy.engine import load_policy
-from tailcfg.policy.model import Policy
-from tailcfg.policy.nodes import Node, nodes_from_list
+from tailcfg.policy.compile.engine import load_policy
+from tailcfg.policy.diff.access import access_delta
+from tailcfg.policy.diff.caps import cap_delta
+from tailcfg.policy.diff.compare import PolicyDiff, diff_policies
+from tailcfg.policy.diff.prune import prune
+from tailcfg.policy.diff.render import RENDERERS
+from tailcfg.policy.diff.universe import build_universe
+from tailcfg.policy.model.nodes import Node, nodes_from_list
+from tailcfg.policy.model.policy import Policy
 
 TOPOLOGY = nodes_from_list(
     [

@@ -10,9 +10,9 @@ import pytest
 from tailcfg.cli.main import main
 from tailcfg.errors import HujsonError, PolicyError, TailcfgError
 from tailcfg.hujson import parse
-from tailcfg.policy.checks import check_policy
-from tailcfg.policy.engine import compile_file, load_policy
-from tailcfg.policy.parse import build_policy
+from tailcfg.policy.compile.checks import check_policy
+from tailcfg.policy.compile.engine import compile_file, load_policy
+from tailcfg.policy.model.parse import build_policy
 
 HOMELAB = Path(__file__).resolve().parents[2] / "examples" / "homelab"
 TCP = [6]

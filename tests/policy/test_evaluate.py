@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from evalcases import load, nodes
 
-from tailcfg.policy.evaluate import run_tests
-from tailcfg.policy.verdicts import Outcome, RuleRef, TestReport
+from tailcfg.policy.evaluate.run import run_tests
+from tailcfg.policy.evaluate.verdicts import Outcome, RuleRef, TestReport
 
 ACL0 = "policy.hujson:7 (acls[0])"
 ACL1 = "policy.hujson:8 (acls[1])"
@@ -251,7 +251,7 @@ def test_no_tests_passes() -> None:
 
 
 def test_policy_without_rules_allows_everything() -> None:
-    from tailcfg.policy.engine import load_policy
+    from tailcfg.policy.compile.engine import load_policy
 
     text = '{"tagOwners": {"tag:a": []}, "tests": [{"src": "tag:a", "accept": ["tag:a:22"]}]}'
     report = run_tests(load_policy(text, "p.hujson"))

@@ -1,4 +1,4 @@
-"""filter_match (wire-shape packet filters and SSH policies) and testspec (test syntax)."""
+"""filter_match (wire-shape packet filters and SSH policies) and spec (test syntax)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tailcfg.policy.filter_match import (
+from tailcfg.policy.evaluate.filter_match import (
     DEFAULT_PROTOS,
     DeviceIndex,
     IntervalSet,
@@ -16,7 +16,7 @@ from tailcfg.policy.filter_match import (
     parse_addr,
     parse_range,
 )
-from tailcfg.policy.testspec import (
+from tailcfg.policy.evaluate.spec import (
     Alias,
     Dst,
     Kind,

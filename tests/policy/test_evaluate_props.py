@@ -15,10 +15,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tailcfg.policy.engine import load_policy
-from tailcfg.policy.evaluate import run_tests
-from tailcfg.policy.nodes import Node, nodes_from_list
-from tailcfg.policy.verdicts import Outcome
+from tailcfg.policy.compile.engine import load_policy
+from tailcfg.policy.evaluate.run import run_tests
+from tailcfg.policy.evaluate.verdicts import Outcome
+from tailcfg.policy.model.nodes import Node, nodes_from_list
 
 USERS = ["ann@example.com", "ben@example.com", "cat@example.com"]
 TAGS = ["tag:web", "tag:db", "tag:ops"]

@@ -6,8 +6,8 @@ import pytest
 from evalcases import load, nodes
 
 from tailcfg.errors import TailcfgError
-from tailcfg.policy.explain import explain, format_explanation, split_dst_port
-from tailcfg.policy.verdicts import Outcome
+from tailcfg.policy.evaluate.explain import explain, format_explanation, split_dst_port
+from tailcfg.policy.evaluate.verdicts import Outcome
 
 
 @pytest.mark.parametrize(

@@ -21,19 +21,19 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tailcfg.errors import PolicyError
-from tailcfg.policy import addrs
-from tailcfg.policy.compile import FilterCompiler
-from tailcfg.policy.engine import load_policy
-from tailcfg.policy.filter_match import (
+from tailcfg.policy.compile.engine import load_policy
+from tailcfg.policy.compile.filters import build_rules
+from tailcfg.policy.compile.peers import bits_of, mask_of, peer_map, peer_sets
+from tailcfg.policy.compile.per_device import FilterCompiler
+from tailcfg.policy.compile.resolve import AddrSet, Resolver
+from tailcfg.policy.evaluate.filter_match import (
     DEFAULT_PROTOS,
     DeviceIndex,
     IntervalSet,
     PacketFilter,
     parse_addr,
 )
-from tailcfg.policy.filters import build_rules
-from tailcfg.policy.peers import bits_of, mask_of, peer_map, peer_sets
-from tailcfg.policy.resolve import AddrSet, Resolver
+from tailcfg.policy.model import addrs
 
 SETTINGS = settings(
     max_examples=60,

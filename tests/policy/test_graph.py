@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tailcfg.cli.main import main
-from tailcfg.policy.engine import load_policy, users_of
-from tailcfg.policy.graph import AccessGraph, Cell, Origin, build_graph, render_graph
-from tailcfg.policy.nodes import Node, load_nodes
+from tailcfg.policy.compile.engine import load_policy, users_of
+from tailcfg.policy.graph.build import AccessGraph, Cell, Origin, build_graph, render_graph
+from tailcfg.policy.model.nodes import Node, load_nodes
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "graph"
 

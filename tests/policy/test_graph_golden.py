@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tailcfg.policy.engine import load_policy, users_of
-from tailcfg.policy.graph import FORMATS, build_graph, render_graph
-from tailcfg.policy.nodes import load_nodes
+from tailcfg.policy.compile.engine import load_policy, users_of
+from tailcfg.policy.graph.build import FORMATS, build_graph, render_graph
+from tailcfg.policy.model.nodes import load_nodes
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "graph"
 UPDATE = os.environ.get("TAILCFG_UPDATE_GOLDEN") == "1"

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tailcfg import outputs
 from tailcfg.cli.main import main
-from tailcfg.policy.lint import RULES, LintResult, lint_file, lint_text
+from tailcfg.policy.validate.lint import RULES, LintResult, lint_file, lint_text
 from tailcfg.source import Severity
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "lint"

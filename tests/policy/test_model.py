@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from tailcfg.hujson import parse
-from tailcfg.policy.model import Policy
-from tailcfg.policy.parse import build_policy
+from tailcfg.policy.model.parse import build_policy
+from tailcfg.policy.model.policy import Policy
 
 TEXT = """{
   // legacy spellings

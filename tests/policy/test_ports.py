@@ -1,4 +1,4 @@
-"""The one parser of ports, protocols and destinations (``tailcfg.policy.ports``).
+"""The one parser of ports, protocols and destinations (``tailcfg.policy.model.ports``).
 
 The engine's entry points (``parse_dst``, ``parse_ip_spec``, ``parse_proto``) give whole
 values, and their errors are word for word what the validator reports for the same
@@ -12,7 +12,7 @@ import json
 import pytest
 
 from tailcfg import hujson
-from tailcfg.policy.ports import (
+from tailcfg.policy.model.ports import (
     ALL_PORTS,
     DstSpec,
     IpSpec,
@@ -22,7 +22,7 @@ from tailcfg.policy.ports import (
     parse_proto,
     split_dst,
 )
-from tailcfg.policy.validate import validate
+from tailcfg.policy.validate.validator import validate
 
 
 @pytest.mark.parametrize(

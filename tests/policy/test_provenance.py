@@ -20,14 +20,14 @@ from hypothesis import strategies as st
 from provenance_scan import Query, Scan
 
 from tailcfg.errors import PolicyError
-from tailcfg.policy import addrs
-from tailcfg.policy.engine import load_policy
-from tailcfg.policy.filter_match import DEFAULT_PROTOS, Addr
-from tailcfg.policy.model import Policy
-from tailcfg.policy.nodes import Node
-from tailcfg.policy.provenance import Miss, Provenance
-from tailcfg.policy.resolve import Resolver
-from tailcfg.policy.verdicts import RuleRef
+from tailcfg.policy.compile.engine import load_policy
+from tailcfg.policy.compile.resolve import Resolver
+from tailcfg.policy.evaluate.filter_match import DEFAULT_PROTOS, Addr
+from tailcfg.policy.evaluate.provenance import Miss, Provenance
+from tailcfg.policy.evaluate.verdicts import RuleRef
+from tailcfg.policy.model import addrs
+from tailcfg.policy.model.nodes import Node
+from tailcfg.policy.model.policy import Policy
 
 # Sources and destinations of every kind the engine tailnet can resolve.
 IDENTITIES = ["group:admins", "group:all", *USERS, *TAG_OWNERS]

@@ -7,9 +7,9 @@ import json
 import pytest
 from enginecases import BASE, NODES, WILDCARD_SRC
 
-from tailcfg.policy import addrs
-from tailcfg.policy.engine import load_policy, resolver
-from tailcfg.policy.resolve import AddrSet, AliasKind, Resolver, alias_kind
+from tailcfg.policy.compile.engine import load_policy, resolver
+from tailcfg.policy.compile.resolve import AddrSet, AliasKind, Resolver, alias_kind
+from tailcfg.policy.model import addrs
 
 ODIN = ["100.64.0.1", "100.64.0.2", "fd7a:115c:a1e0::1", "fd7a:115c:a1e0::2"]
 

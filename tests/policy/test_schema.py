@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from tailcfg import hujson
-from tailcfg.policy.schema import (
+from tailcfg.policy.validate.schema import (
     _section_checks,
     canonical_value,
     check_schema,

@@ -16,8 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tailcfg import hujson
-from tailcfg.policy.validate import tailnet_domains, validate, warnings
-from tailcfg.policy.validate_syntax import (
+from tailcfg.policy.validate.syntax import (
     Kind,
     alias_kind,
     format_go_duration,
@@ -26,6 +25,7 @@ from tailcfg.policy.validate_syntax import (
     parse_proto,
     split_alias_ports,
 )
+from tailcfg.policy.validate.validator import tailnet_domains, validate, warnings
 from tailcfg.source import Severity
 
 CASES_FILE = Path(__file__).resolve().parent.parent / "golden" / "lint" / "validate-cases.json"

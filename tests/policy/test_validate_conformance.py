@@ -2,7 +2,7 @@
 
 - Accepted policies pass schema and validate with no error.
 - Policies rejected with ``test(s) failed`` pass validate: only their tests fail,
-  which is the engine's business (``tailcfg.policy.evaluate``).
+  which is the engine's business (``tailcfg.policy.evaluate.run``).
 - Every other rejection (statically detectable) is reported, first, with the
   server's exact message. The nodeAttrs case the server answers with a 500 is
   reported with tailcfg's own message.
@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from tailcfg import hujson
-from tailcfg.policy.schema import check_schema
-from tailcfg.policy.validate import validate
+from tailcfg.policy.validate.schema import check_schema
+from tailcfg.policy.validate.validator import validate
 
 DATA = Path(__file__).resolve().parent.parent / "conformance" / "data"
 CAPTURES: list[dict[str, Any]] = [

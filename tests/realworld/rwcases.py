@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tailcfg.policy.engine import compile_policy, load_policy
-from tailcfg.policy.evaluate import run_tests
-from tailcfg.policy.lint import lint_text
-from tailcfg.policy.nodes import Node, nodes_from_list
-from tailcfg.policy.verdicts import TestReport as Report
+from tailcfg.policy.compile.engine import compile_policy, load_policy
+from tailcfg.policy.evaluate.run import run_tests
+from tailcfg.policy.evaluate.verdicts import TestReport as Report
+from tailcfg.policy.model.nodes import Node, nodes_from_list
+from tailcfg.policy.validate.lint import lint_text
 
 PATH = "policy.hujson"
 

@@ -24,7 +24,7 @@ from rwcases import (
 )
 
 from tailcfg.errors import PolicyError
-from tailcfg.policy.engine import compile_file, load_policy
+from tailcfg.policy.compile.engine import compile_file, load_policy
 
 TAGS = '"tagOwners": {"tag:server": ["autogroup:admin"], "tag:recorder": ["autogroup:admin"]}'
 ALICE = ["100.64.0.1", "fd7a:115c:a1e0::1"]

@@ -12,7 +12,7 @@ import pytest
 from tailcfg.inventory import Host
 from tailcfg.keys.backends import KeyRequest
 from tailcfg.node.agent import NodeAgent
-from tailcfg.policy.verdicts import Outcome, TestResult
+from tailcfg.policy.evaluate.verdicts import Outcome, TestResult
 from tailcfg.source import Span
 from tailcfg.verify import NOT_PROBED, Row
 from tailcfg.verify.bootstrap import HostKey

@@ -15,9 +15,9 @@ from typing import Any
 from tailcfg.control.model import Device, iso
 from tailcfg.control.netmap import policy_node
 from tailcfg.control.service import ControlPlane
-from tailcfg.policy.evaluate import run_tests
-from tailcfg.policy.graph import build_graph
-from tailcfg.policy.graph_html import HtmlParts, html_parts
+from tailcfg.policy.evaluate.run import run_tests
+from tailcfg.policy.graph.build import build_graph
+from tailcfg.policy.graph.page import HtmlParts, html_parts
 
 
 def _when(value: datetime | None, never: str = "never") -> str:

@@ -1,0 +1,12 @@
+"""The policy as data: the typed model, its builder, devices, ports and addresses.
+
+Takes a parsed HuJSON policy document and the ``--nodes`` devices file; gives the typed
+:class:`Policy` (every rule keeps its span), :class:`Node` devices and the one parser of
+ports, protocols and address intervals that every later stage shares.
+"""
+
+from tailcfg.policy.model.nodes import Node, load_nodes, nodes_from_list
+from tailcfg.policy.model.parse import build_policy
+from tailcfg.policy.model.policy import Policy, Ref
+
+__all__ = ["Node", "Policy", "Ref", "build_policy", "load_nodes", "nodes_from_list"]

@@ -1,0 +1,11 @@
+"""What Tailscale's server rejects, in its wording and order, and ``policy lint``.
+
+Takes a parsed HuJSON policy document (and the tailnet's users, for domain checks); gives
+positioned diagnostics: errors where the server is known to reject, ``warning[unverified]``
+where its answer is unknown, then hints and unused declarations.
+"""
+
+from tailcfg.policy.validate.lint import LintResult, lint_file, lint_text
+from tailcfg.policy.validate.validator import check, validate
+
+__all__ = ["LintResult", "check", "lint_file", "lint_text", "validate"]
