@@ -1,8 +1,7 @@
 """The engine: load a policy as the server does, and compile it for a set of devices.
 
-Takes policy text (parsed, validated, checked: :func:`load_policy`) and devices; gives each
-device's packet filter, SSH policy and peers (:class:`CompiledPolicy`) through the alias
-:class:`Resolver`, in Tailscale's wire shape.
+Takes: policy text (load_policy parses, validates, checks) and devices.
+Gives: each device's packet filter, SSH policy and peers in Tailscale's wire shape.
 """
 
 from tailcfg.policy.compile.compiled import CompiledNode, CompiledPolicy

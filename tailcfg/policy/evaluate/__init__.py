@@ -1,8 +1,7 @@
-"""A policy's ``tests`` and ``sshTests`` run offline, and ``policy explain``.
+"""A policy's ``tests`` and ``sshTests``, run offline, and ``policy explain``.
 
-Takes a loaded policy (and optionally the devices), compiled on real or stand-in devices;
-gives verdicts read from each destination's compiled filter (:class:`TestReport`), the
-rules behind them (provenance), explanations and the text/JSON/JUnit renderings.
+Takes: a loaded policy and, optionally, the devices (stand-ins for what is not known).
+Gives: verdicts read from compiled filters (TestReport), the rules behind them, reports.
 """
 
 from tailcfg.policy.evaluate.explain import Explanation, explain_file

@@ -1,8 +1,7 @@
 """The policy as data: the typed model, its builder, devices, ports and addresses.
 
-Takes a parsed HuJSON policy document and the ``--nodes`` devices file; gives the typed
-:class:`Policy` (every rule keeps its span), :class:`Node` devices and the one parser of
-ports, protocols and address intervals that every later stage shares.
+Takes: a parsed HuJSON policy document; the --nodes devices file.
+Gives: the typed Policy (every rule keeps its span), Node devices, port/address parsers.
 """
 
 from tailcfg.policy.model.nodes import Node, load_nodes, nodes_from_list

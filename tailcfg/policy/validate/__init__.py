@@ -1,8 +1,7 @@
 """What Tailscale's server rejects, in its wording and order, and ``policy lint``.
 
-Takes a parsed HuJSON policy document (and the tailnet's users, for domain checks); gives
-positioned diagnostics: errors where the server is known to reject, ``warning[unverified]``
-where its answer is unknown, then hints and unused declarations.
+Takes: a parsed HuJSON policy document (and the tailnet's users, for domain checks).
+Gives: positioned errors where the server rejects, warning[unverified] where unknown, hints.
 """
 
 from tailcfg.policy.validate.lint import LintResult, lint_file, lint_text
