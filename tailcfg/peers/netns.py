@@ -190,6 +190,11 @@ class Lan:
         ip("-n", ns.name, "addr", "add", f"{ns.address}/{self.network.prefixlen}", "dev", inner)
         ip("-n", ns.name, "link", "set", inner, "up")
         ip("-n", ns.name, "link", "set", "lo", "up")
+        # A default route that never changes and sends nothing anywhere ("No route to host",
+        # as without one). Without a default route tailscaled closes its control connection
+        # on every link change, its own tailscale0 routes included (tsdial's
+        # changeAffectsConn), and redials it on port 443 only: the node drops off the mesh.
+        ip("-n", ns.name, "route", "add", "unreachable", "default")
         return ns
 
     def close(self) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tailcfg.atomicfile import atomic_write_text
 from tailcfg.errors import PeerError
 from tailcfg.inventory import Inventory
 from tailcfg.node.device import ProbeResult
@@ -44,7 +45,13 @@ from tailcfg.verify.identity import Member, Names
 from tailcfg.verify.mesh import declared_member
 from tailcfg.verify.model import Event, EventSink, Timings, VerifyReport
 from tailcfg.verify.probes import Mesh, probe_all
-from tailcfg.verify.realnodes import prepare, start_and_join, wait_for_mesh, warm_paths
+from tailcfg.verify.realnodes import (
+    open_sessions,
+    prepare,
+    start_and_join,
+    wait_for_mesh,
+    warm_paths,
+)
 from tailcfg.verify.realplan import route_needs, ssh_logins, test_ports
 from tailcfg.verify.realsetup import (
     RealPeers,
@@ -61,7 +68,6 @@ from tailcfg.verify.realsetup import (
 from tailcfg.verify.received import check_received
 
 SSH_TIMEOUT = 5.0
-WARM_TIMEOUT = 6.0  # the uncounted first round of probes (WireGuard retries after 5 s)
 # Headscale batches node changes (tuning.node_store_batch_timeout 500 ms, then
 # tuning.batch_change_delay 800 ms before map updates go out): a deleted node may keep
 # receiving packets for up to ~1.3 s, so its revocation drill allows 2 s.
@@ -183,8 +189,12 @@ async def _with_headscale(
                 differences.append(f"headscale refused the policy's tests: {refusal}")
                 run.on_event(Event("control", differences[-1], ok=False))
         t2 = time.monotonic()
-        warm_ms, unwarmed = await warm_paths(joined, {d.name: d.ipv4 for d in topology})
+        ipv4 = {d.name: d.ipv4 for d in topology}
+        warm_ms, unwarmed = await warm_paths(joined, ipv4)
         problems += [f"no direct path: {x}" for x in unwarmed]
+        session_ms, unopened = await open_sessions(joined, ipv4)
+        problems += [f"no WireGuard session: {x}" for x in unopened]
+        warm_ms += session_ms
         tcp, udp = test_ports(run.engine)
         probers: dict[str, RealProber] = {}
         for name, node in joined.items():
@@ -207,11 +217,6 @@ async def _with_headscale(
             ssh_probe=_ssh_probe(run, probers),
             observer="the real peers",
         )
-        # One uncounted round first, with a long timeout: tailscaled adds a peer to its
-        # WireGuard configuration lazily, and a first handshake that is lost is retried
-        # only after 5 s, longer than a probe waits.
-        warm = replace(mesh, timeout=WARM_TIMEOUT, ssh_probe=None)
-        await probe_all(run.engine, warm, lambda event: None)
         rows = await probe_all(run.engine, mesh, run.on_event)
         t3 = time.monotonic()
         received = await asyncio.to_thread(
@@ -260,7 +265,11 @@ async def _with_headscale(
             differences=tuple(differences),
         )
         if run.hold is not None:
-            await run.hold(report)
+            # as in the embedded mode: the admin API key (Headscale's, a Bearer token of its
+            # REST API) in a 0600 file while the run is held, never on the terminal
+            key_file = run.work / "admin.key"
+            atomic_write_text(key_file, run.hs.api_key + "\n", mode=0o600)
+            await run.hold(replace(report, admin_key_file=str(key_file)))
         return report
     finally:
         for agent in agents:

@@ -5,14 +5,15 @@ its loopback interface, and an ``/etc/passwd`` with the SSH test logins), a tail
 ``tailscale up`` with its decrypted key. The mesh is ready when every node lists exactly
 the peers the engine computes for Headscale's node list, and sees each peer's approved
 subnet routes. Warming: ``tailscale ping`` (disco) on every pair, so that the direct paths
-exist before the probes that count (a packet filter drops packets, never disco).
+exist before the probes that count (a packet filter drops packets, never disco); then a
+TSMP ping from one side of every pair, so that each WireGuard session is opened once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,37 +117,79 @@ async def wait_for_mesh(
         await asyncio.sleep(0.25)
 
 
-async def warm_paths(
-    nodes: Mapping[str, Tailscaled], addresses: Mapping[str, str], *, timeout: float = 10.0
+async def _ping_pairs(
+    nodes: Mapping[str, Tailscaled],
+    addresses: Mapping[str, str],
+    argv: Sequence[str],
+    answered: Callable[[str], bool],
+    *,
+    one_side: bool,
+    timeout: float,
 ) -> tuple[float, list[str]]:
-    """``tailscale ping`` (disco) from every node to every peer it knows, until each answers
-    over a direct path; the ms it took and the pairs that never answered."""
+    """``tailscale ping ARGV ADDRESS`` from every node to every peer it knows (only from
+    the first by name of each pair when ``one_side``), repeated until ``answered(stdout)``;
+    the ms it took and the pairs that never answered."""
     started = time.monotonic()
 
     def ping(node: Tailscaled, peer: str) -> str | None:
         why = "no answer"
         while time.monotonic() - started < timeout:
             try:
-                out = node.cli(
-                    "ping", "--c", "5", "--timeout", "500ms", addresses[peer], timeout=10
-                )
+                out = node.cli("ping", *argv, addresses[peer], timeout=10)
             except PeerError as exc:
                 why = str(exc)
                 time.sleep(0.2)
                 continue
-            if "pong from" in out and " via " in out:
+            if answered(out):
                 return None
             why = out.strip().splitlines()[-1] if out.strip() else why
         return f"{node.name} -> {peer}: {why}"
 
     jobs = []
-    for name, node in nodes.items():
+    for name, node in sorted(nodes.items()):
         status = await asyncio.to_thread(node.status)
         for peer in _peer_names(status):
-            if peer in addresses and peer != name:
+            if peer in addresses and peer != name and not (one_side and peer < name):
                 jobs.append(asyncio.to_thread(ping, node, peer))
     failures = [f for f in await asyncio.gather(*jobs) if f is not None]
     return (time.monotonic() - started) * 1000, failures
+
+
+async def warm_paths(
+    nodes: Mapping[str, Tailscaled], addresses: Mapping[str, str], *, timeout: float = 10.0
+) -> tuple[float, list[str]]:
+    """``tailscale ping`` (disco) from every node to every peer it knows, until each answers
+    over a direct path; the ms it took and the pairs that never answered."""
+    return await _ping_pairs(
+        nodes,
+        addresses,
+        ("--c", "5", "--timeout", "500ms"),
+        lambda out: "pong from" in out and " via " in out,
+        one_side=False,
+        timeout=timeout,
+    )
+
+
+async def open_sessions(
+    nodes: Mapping[str, Tailscaled], addresses: Mapping[str, str], *, timeout: float = 10.0
+) -> tuple[float, list[str]]:
+    """A WireGuard session on every pair of peers, opened from one side only: the first
+    node by name sends a TSMP ping (through WireGuard, answered whatever the packet filter
+    says) until it is answered; the ms it took and the pairs that never answered.
+
+    When two tailscaled nodes start a handshake to each other at the same moment (the
+    first probes go both ways at once), each consumes the other's initiation, drops its
+    own, and rejects the response it then receives; both retry 5 s later, in step, and
+    the same happens again. Opening each session from one side first avoids the race.
+    """
+    return await _ping_pairs(
+        nodes,
+        addresses,
+        ("--tsmp", "--c", "1", "--timeout", "2s"),
+        lambda out: "pong from" in out,
+        one_side=True,
+        timeout=timeout,
+    )
 
 
 def expected_routes(host: Host) -> tuple[str, ...]:

@@ -79,27 +79,13 @@ def report() -> dict[str, Any]:
         "--format",
         "json",
     ]
-    # Known issue (docs/verify.md): on some runs a few tailscaled pairs never get a direct
-    # path (disco pings unanswered for 10 s, accept probes time out); one more run is made
-    # then. The report of the last run is checked either way (verify prints it with exit 1).
-    for _attempt in range(2):
-        before = our_namespaces()
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=240)
-        assert our_namespaces() <= before, "a namespace was left behind"
-        if done.returncode == 0:
-            break
+    before = our_namespaces()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=240)
+    assert our_namespaces() <= before, "a namespace was left behind"
     assert done.returncode in (0, 1), done.stderr[-3000:]
     return dict(json.loads(done.stdout))
 
 
-PATHS = pytest.mark.xfail(
-    reason="known issue: some tailscaled pairs sometimes never get a direct path "
-    "(docs/verify.md); the probes through them time out",
-    strict=False,
-)
-
-
-@PATHS
 def test_matrix_on_real_peers(report: dict[str, Any]) -> None:
     got = [(r["test"], r["expected"], r["engine"], r["observed"]) for r in report["rows"]]
     assert got == MATRIX
@@ -112,7 +98,6 @@ def test_matrix_on_real_peers(report: dict[str, Any]) -> None:
     assert report["problems"] == [] and report["differences"] == []
 
 
-@PATHS
 def test_ssh_rows_come_from_real_tailscale_ssh(report: dict[str, Any]) -> None:
     reasons = {r["test"]: r["reason"] for r in report["rows"] if r["section"] == "sshTests"}
     assert (
@@ -155,7 +140,6 @@ def test_nodes_received_what_policy_compile_says(report: dict[str, Any]) -> None
     }
 
 
-@PATHS
 def test_revocation_drill_within_headscale_batching(report: dict[str, Any]) -> None:
     drill = report["drill"]
     assert drill["passed"] is True and drill["limit_ms"] == 2000.0
