@@ -27,11 +27,12 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Protocol, Self, TypedDict, TypeVar, Unpack
+from typing import Any, ClassVar, Protocol, TypedDict, TypeVar, Unpack
 from urllib.parse import quote
 
 import httpx
 
+from tailcfg.closing import Closing
 from tailcfg.errors import BackendError, ConflictError
 from tailcfg.inventory import ControlConfig
 
@@ -160,20 +161,7 @@ class Injected(TypedDict, total=False):
     sleep: Callable[[float], None] | None  # default: time.sleep (the backoff between tries)
 
 
-class _Closing:
-    """A context manager whose exit closes it."""
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-class ApiClient(_Closing):
+class ApiClient(Closing):
     """One base URL, bearer auth, timeouts, bounded retries; a context manager."""
 
     def __init__(
@@ -316,7 +304,7 @@ class ApiClient(_Closing):
         return float(self._backoff * 2**attempt)
 
 
-class ApiBacked(_Closing):
+class ApiBacked(Closing):
     """A client object that owns an :class:`ApiClient` as ``_http`` (closing closes it)."""
 
     _http: ApiClient

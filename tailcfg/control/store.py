@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from tailcfg.closing import Closing
 from tailcfg.control.model import AuthKey, ControlRequestError, Device, StoredPolicy, User
 
 MIGRATIONS: tuple[str, ...] = (
@@ -147,7 +147,7 @@ def _encode(value: Any) -> Any:
     return value
 
 
-class Store:
+class Store(Closing):
     """SQLite state; a context manager that owns its connection."""
 
     def __init__(self, path: str | Path) -> None:
@@ -162,17 +162,6 @@ class Store:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=30000")
         self._migrate()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         with self._lock:

@@ -46,11 +46,11 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
+from tailcfg.closing import Closing
 from tailcfg.errors import PeerError, PortTakenError
 
 START_TIMEOUT = 30.0  # seconds for headscale to answer /health
@@ -150,7 +150,7 @@ def config_yaml(
 
 
 @dataclass
-class HeadscaleServer:
+class HeadscaleServer(Closing):
     """A running ``headscale serve`` (see the module docstring); a context manager."""
 
     binary: Path
@@ -245,27 +245,16 @@ class HeadscaleServer:
             raise
         server = cls(binary, state_dir, config_path, ports, process, _socket_dir=socket_dir)
         server._log_offset = offset
-        atexit.register(server.stop)  # the interpreter's exit stops it too (nothing left)
+        atexit.register(server.close)  # the interpreter's exit stops it too (nothing left)
         try:
             server._wait_healthy(start_timeout)
             server.api_key = server.create_api_key()
         except BaseException:
-            server.stop()
+            server.close()
             raise
         return server
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def stop(self) -> None:
+    def close(self) -> None:
         """Kill the process group (SIGTERM, then SIGKILL) and remove the socket directory."""
         if self.process.poll() is None:
             _signal_group(self.process.pid, signal.SIGTERM)
@@ -277,7 +266,7 @@ class HeadscaleServer:
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
-        atexit.unregister(self.stop)
+        atexit.unregister(self.close)
 
     @property
     def running(self) -> bool:

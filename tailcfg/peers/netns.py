@@ -33,9 +33,8 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
+from tailcfg.closing import Closing
 from tailcfg.errors import PeerError
 
 TEST_NETS = ("198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24")
@@ -132,7 +131,7 @@ class Namespace:
 
 
 @dataclass
-class Lan:
+class Lan(Closing):
     """A bridge in the root namespace and the namespaces attached to it."""
 
     bridge: str
@@ -160,17 +159,6 @@ class Lan:
             ip("link", "del", bridge, check=False)
             raise
         return cls(bridge, block)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def namespace(self, label: str) -> Namespace:
         """A new namespace with the next free address of the LAN."""

@@ -10,7 +10,7 @@
         node.addresses         # ("100.64.0.1", "fd7a:115c:a1e0::1")
         node.packet_filter()   # the netmap's PacketFilterRules (tailcfg.FilterRule list)
         node.ssh_policy()      # the netmap's SSHPolicy ({"rules": [...]}), {} when none
-        node.stop()            # process group killed; the Lan deletes the namespace
+        node.close()            # process group killed; the Lan deletes the namespace
 
 tailscaled runs in TUN mode (``--tun tailscale0``) inside the namespace, with its state,
 socket and log in ``state_dir`` (the socket in a short temporary directory: unix socket
@@ -39,9 +39,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from tailcfg.closing import Closing
 from tailcfg.errors import PeerError
 from tailcfg.peers.netns import Namespace
 
@@ -86,7 +86,7 @@ def _last_line(text: str) -> str:
 
 
 @dataclass
-class Tailscaled:
+class Tailscaled(Closing):
     """A running tailscaled in a namespace (see the module docstring); a context manager."""
 
     ns: Namespace
@@ -140,20 +140,9 @@ class Tailscaled:
         try:
             node._wait_started(start_timeout)
         except BaseException:
-            node.stop()
+            node.close()
             raise
         return node
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _why(self) -> str:
         try:
@@ -179,7 +168,7 @@ class Tailscaled:
                 )
             time.sleep(0.1)
 
-    def stop(self) -> None:
+    def close(self) -> None:
         """Kill the process group (SIGTERM, then SIGKILL); remove the socket directory."""
         if self.process.poll() is None:
             _signal_group(self.process.pid, signal.SIGTERM)

@@ -274,7 +274,7 @@ async def _with_headscale(
     finally:
         for agent in agents:
             await agent.close()
-        await asyncio.gather(*(asyncio.to_thread(n.stop) for n in nodes))
+        await asyncio.gather(*(asyncio.to_thread(n.close) for n in nodes))
         await admin.aclose()
 
 

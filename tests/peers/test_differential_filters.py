@@ -97,7 +97,7 @@ class Tailnet:
 
     def stop(self) -> None:
         for node in self.nodes.values():
-            node.stop()
+            node.close()
         self.nodes.clear()
 
 
