@@ -14,6 +14,34 @@ HEADSCALE_KEY = "hs-api-key-0000"
 ODIN = "age1fdwhcg84ns28vlm0zana7gpwhhvan0dvw0rf78zf2wz0pkexcpds36q7ge"
 DAO = "age10jh5yjh9rnjqv0jmqvzfzlgmyfazhjt0y2trw662hxtg0k32syfsmav0nh"
 
+# (test, expected, engine, observed) for every assertion of examples/homelab's policy: what
+# `tailcfg verify` reports, on the embedded control plane and on real Headscale/tailscaled.
+MATRIX = [
+    ("odin@example.com -> tag:server:22", "accept", "accept", "accept"),
+    ("odin@example.com -> tag:server:443", "accept", "accept", "accept"),
+    ("odin@example.com -> tag:monitoring:3000", "accept", "accept", "accept"),
+    ("odin@example.com -> tag:monitoring:22", "accept", "accept", "accept"),
+    ("odin@example.com -> nas:445", "accept", "accept", "accept"),
+    ("odin@example.com -> tag:router:22", "deny", "deny", "deny"),
+    ("odin@example.com -> tag:ci:22", "deny", "deny", "deny"),
+    ("tag:monitoring -> tag:server:9100", "accept", "accept", "accept"),
+    ("tag:monitoring -> tag:router:9100", "accept", "accept", "accept"),
+    ("tag:monitoring -> tag:exit:9100", "accept", "accept", "accept"),
+    ("tag:monitoring -> tag:server:22", "deny", "deny", "deny"),
+    ("tag:monitoring -> tag:ci:9100", "deny", "deny", "deny"),
+    ("tag:ci -> tag:server:443", "accept", "accept", "accept"),
+    ("tag:ci -> tag:server:22", "deny", "deny", "deny"),
+    ("tag:ci -> tag:monitoring:3000", "deny", "deny", "deny"),
+    ("tag:server -> tag:monitoring:3000", "deny", "deny", "deny"),
+    ("tag:server -> tag:ci:443", "deny", "deny", "deny"),
+    ("odin@example.com -> root@tag:server", "accept", "accept", "accept"),
+    ("odin@example.com -> odin@tag:server", "accept", "accept", "accept"),
+    ("odin@example.com -> odin@tag:monitoring", "check", "check", "check"),
+    ("odin@example.com -> root@tag:monitoring", "deny", "deny", "deny"),
+    ("tag:ci -> root@tag:server", "deny", "deny", "deny"),
+    ("tag:ci -> deploy@tag:server", "deny", "deny", "deny"),
+]
+
 
 def copy_homelab(repo_root: Path, dest: Path, url: str, backend: str = "embedded") -> Path:
     """examples/homelab without rendered/sealed output, its control URL pointed at ``url``."""

@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,6 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tailcfg.peers.headscale import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("TAILCFG_PEERS_DIR", ROOT / ".peers")) / "bin"
@@ -32,12 +33,6 @@ def peer(name: str) -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 CONFIG = """\
@@ -168,10 +163,10 @@ class Headscale:
 def headscale(tmp: Path) -> Iterator[Headscale]:
     binary = peer("headscale")
     peer("tailscaled")
-    port = _free_port()
-    (tmp / "derp.yaml").write_text(DERP.format(port=_free_port()))
+    port = free_port()
+    (tmp / "derp.yaml").write_text(DERP.format(port=free_port()))
     (tmp / "config.yaml").write_text(
-        CONFIG.format(port=port, metrics=_free_port(), grpc=_free_port(), dir=tmp)
+        CONFIG.format(port=port, metrics=free_port(), grpc=free_port(), dir=tmp)
     )
     server = Headscale(tmp, f"http://127.0.0.1:{port}")
     try:

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from nacl.public import PrivateKey
 from tailcfg.control import keys
 from tailcfg.control.bootstrap import init_state, read_admin_key
 from tailcfg.control.client import ControlClient
+from tailcfg.peers.headscale import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 HOMELAB = ROOT / "examples" / "homelab"
@@ -41,12 +41,6 @@ class Live:
     url: str
     admin_key: str
     policy_text: str
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cli_env(**extra: str) -> dict[str, str]:

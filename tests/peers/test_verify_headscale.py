@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes.homelab import MATRIX
 from realpeers import peers_dir
 from tailscaled_helpers import binaries
 
@@ -23,32 +24,6 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 HOMELAB = ROOT / "examples" / "homelab"
 
-# (test, expected, engine, observed): the same matrix as the embedded run (tests/verify).
-MATRIX = [
-    ("odin@example.com -> tag:server:22", "accept", "accept", "accept"),
-    ("odin@example.com -> tag:server:443", "accept", "accept", "accept"),
-    ("odin@example.com -> tag:monitoring:3000", "accept", "accept", "accept"),
-    ("odin@example.com -> tag:monitoring:22", "accept", "accept", "accept"),
-    ("odin@example.com -> nas:445", "accept", "accept", "accept"),
-    ("odin@example.com -> tag:router:22", "deny", "deny", "deny"),
-    ("odin@example.com -> tag:ci:22", "deny", "deny", "deny"),
-    ("tag:monitoring -> tag:server:9100", "accept", "accept", "accept"),
-    ("tag:monitoring -> tag:router:9100", "accept", "accept", "accept"),
-    ("tag:monitoring -> tag:exit:9100", "accept", "accept", "accept"),
-    ("tag:monitoring -> tag:server:22", "deny", "deny", "deny"),
-    ("tag:monitoring -> tag:ci:9100", "deny", "deny", "deny"),
-    ("tag:ci -> tag:server:443", "accept", "accept", "accept"),
-    ("tag:ci -> tag:server:22", "deny", "deny", "deny"),
-    ("tag:ci -> tag:monitoring:3000", "deny", "deny", "deny"),
-    ("tag:server -> tag:monitoring:3000", "deny", "deny", "deny"),
-    ("tag:server -> tag:ci:443", "deny", "deny", "deny"),
-    ("odin@example.com -> root@tag:server", "accept", "accept", "accept"),
-    ("odin@example.com -> odin@tag:server", "accept", "accept", "accept"),
-    ("odin@example.com -> odin@tag:monitoring", "check", "check", "check"),
-    ("odin@example.com -> root@tag:monitoring", "deny", "deny", "deny"),
-    ("tag:ci -> root@tag:server", "deny", "deny", "deny"),
-    ("tag:ci -> deploy@tag:server", "deny", "deny", "deny"),
-]
 REAL = ["--control", "headscale", "--node", "tailscaled"]
 
 

@@ -25,6 +25,7 @@ from typer.main import get_command
 
 from tailcfg.cli.main import app, main
 from tailcfg.control.server import running_control
+from tailcfg.peers.headscale import free_port
 
 CASES = all_cases()
 
@@ -62,12 +63,6 @@ def _broken_app(kind: str) -> Starlette:
     return Starlette(routes=[Route("/{path:path}", answer, methods=methods)])
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     root = tmp_path_factory.mktemp("sweep")
@@ -82,7 +77,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         servers = {
-            "unreachable": f"http://127.0.0.1:{_closed_port()}",
+            "unreachable": f"http://127.0.0.1:{free_port()}",
             "http-500": url_500,
             "garbage": url_garbage,
             "ok": tailnet.url,  # answers the policy and devices (for output errors)

@@ -5,36 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from fakes.homelab import MATRIX
 from verify_helpers import HOMELAB, copy_homelab
 
 from tailcfg.verify import OK, VerifyOptions, VerifyReport, verify
-
-# (test, expected, engine, observed) for every assertion of the example's policy.
-MATRIX = [
-    ("odin@example.com -> tag:server:22", "accept", "accept", "accept"),
-    ("odin@example.com -> tag:server:443", "accept", "accept", "accept"),
-    ("odin@example.com -> tag:monitoring:3000", "accept", "accept", "accept"),
-    ("odin@example.com -> tag:monitoring:22", "accept", "accept", "accept"),
-    ("odin@example.com -> nas:445", "accept", "accept", "accept"),
-    ("odin@example.com -> tag:router:22", "deny", "deny", "deny"),
-    ("odin@example.com -> tag:ci:22", "deny", "deny", "deny"),
-    ("tag:monitoring -> tag:server:9100", "accept", "accept", "accept"),
-    ("tag:monitoring -> tag:router:9100", "accept", "accept", "accept"),
-    ("tag:monitoring -> tag:exit:9100", "accept", "accept", "accept"),
-    ("tag:monitoring -> tag:server:22", "deny", "deny", "deny"),
-    ("tag:monitoring -> tag:ci:9100", "deny", "deny", "deny"),
-    ("tag:ci -> tag:server:443", "accept", "accept", "accept"),
-    ("tag:ci -> tag:server:22", "deny", "deny", "deny"),
-    ("tag:ci -> tag:monitoring:3000", "deny", "deny", "deny"),
-    ("tag:server -> tag:monitoring:3000", "deny", "deny", "deny"),
-    ("tag:server -> tag:ci:443", "deny", "deny", "deny"),
-    ("odin@example.com -> root@tag:server", "accept", "accept", "accept"),
-    ("odin@example.com -> odin@tag:server", "accept", "accept", "accept"),
-    ("odin@example.com -> odin@tag:monitoring", "check", "check", "check"),
-    ("odin@example.com -> root@tag:monitoring", "deny", "deny", "deny"),
-    ("tag:ci -> root@tag:server", "deny", "deny", "deny"),
-    ("tag:ci -> deploy@tag:server", "deny", "deny", "deny"),
-]
 
 
 @pytest.fixture(scope="module")
