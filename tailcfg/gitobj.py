@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tailcfg.errors import TailcfgError
+from tailcfg.textfile import read_text
 
 __all__ = ["Source", "read_source", "show", "split_spec"]
 
@@ -64,16 +65,9 @@ def read_source(spec: str, *, cwd: Path | None = None) -> Source:
     base = cwd or Path.cwd()
     file = base / spec
     if file.is_file():
-        return Source(_read(file, spec), spec)
+        return Source(read_text(file, "policy", name=spec), spec)
     split = split_spec(spec)
     if split is None:
-        return Source(_read(file, spec), spec)
+        return Source(read_text(file, "policy", name=spec), spec)
     rev, path = split
     return Source(show(rev, path, cwd=base), spec)
-
-
-def _read(file: Path, label: str) -> str:
-    try:
-        return file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TailcfgError(f"{label}: cannot read policy: {exc.strerror}") from None

@@ -22,17 +22,25 @@ def not_utf8(path: str | Path, data: bytes, exc: UnicodeDecodeError, what: str) 
 
 
 def read_text(
-    path: str | Path, what: str = "file", *, error: type[TailcfgError] = TailcfgError
+    path: str | Path,
+    what: str = "file",
+    *,
+    error: type[TailcfgError] = TailcfgError,
+    name: str | None = None,
 ) -> str:
-    """The text of ``path`` (UTF-8); ``error`` with a positioned message when it is not."""
+    """The text of ``path`` (UTF-8); ``error`` with a positioned message when it is not.
+
+    Messages name the file ``name`` when given (as the user wrote it), else ``path``.
+    """
+    shown = path if name is None else name
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+        raise error(f"{shown}: cannot read {what}: {exc.strerror or exc}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise error(not_utf8(path, data, exc, what)) from None
+        raise error(not_utf8(shown, data, exc, what)) from None
 
 
 def yaml_problem(path: str | Path, exc: Exception) -> str:

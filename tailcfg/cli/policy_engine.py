@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from tailcfg.cli.inputs import check_text
 from tailcfg.policy.compile.engine import compile_file
 
 
@@ -23,8 +22,6 @@ def compile_cmd(
     ] = None,
 ) -> int:
     """Compile POLICY for the devices in NODES: packet filters, SSH policies, peers (JSON)."""
-    check_text(policy, "policy")
-    check_text(nodes, "nodes file")
     result = compile_file(policy, nodes, node=node)
     typer.echo(json.dumps(result, indent=2))
     for item in result.get("skipped", ()):

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from tailcfg.cli.inputs import check_text
 from tailcfg.policy.evaluate.explain import explain_file, format_explanation
 from tailcfg.policy.evaluate.report import render_json, render_junit, render_text
 from tailcfg.policy.evaluate.run import run_tests_file
@@ -49,8 +48,6 @@ def test(
     ] = False,
 ) -> int:
     """Validate POLICY, then run its tests and sshTests as Tailscale's server does."""
-    check_text(policy, "policy")
-    check_text(nodes, "nodes file")
     report = run_tests_file(policy, nodes_path=nodes)
     if fmt is TestFormat.JSON:
         typer.echo(render_json(report))
@@ -80,8 +77,6 @@ def explain(
     ] = ExplainFormat.TEXT,
 ) -> int:
     """Show the verdict for SRC -> DST:PORT and every rule (file:line) behind it."""
-    check_text(policy, "policy")
-    check_text(nodes, "nodes file")
     result = explain_file(policy, src, dst, proto=proto, nodes_path=nodes, ssh_login=ssh)
     if fmt is ExplainFormat.JSON:
         typer.echo(json.dumps(result.to_json(), indent=2))

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from tailcfg.atomicfile import atomic_write_text
-from tailcfg.cli.inputs import check_text
 from tailcfg.policy.graph.build import graph_file, render_graph
 
 
@@ -33,8 +32,6 @@ def graph_cmd(
     ] = None,
 ) -> int:
     """Draw the access graph of POLICY: identities to destinations, SSH, and a matrix."""
-    check_text(policy, "policy")
-    check_text(nodes, "nodes file")
     text = render_graph(graph_file(policy, nodes_path=nodes), fmt.value)
     if output is None:
         typer.echo(text, nl=False)

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from tailcfg.cli.inputs import check_text
 from tailcfg.policy import coverage as coverage_lib
 from tailcfg.policy.diff import render as diff_render
 from tailcfg.policy.diff.compare import diff_sources
@@ -63,9 +62,6 @@ def diff(
         old, new = f"{git}:{old}", old
     elif new is None:
         raise typer.BadParameter("missing NEW (or use --git REV FILE)")
-    for source in (old, new):
-        check_text(source, "policy")
-    check_text(nodes, "nodes file")
     result = diff_sources(old, new, nodes_path=nodes)
     typer.echo(diff_render.RENDERERS[fmt.value](result), nl=False)
     return 1 if exit_code and result.changed else 0
@@ -83,8 +79,6 @@ def coverage(
     ] = CoverageFormat.TEXT,
 ) -> int:
     """Which rules no test exercises, which tests touch no rule, unused declarations."""
-    check_text(policy, "policy")
-    check_text(nodes, "nodes file")
     report = coverage_lib.coverage_file(policy, nodes_path=nodes)
     typer.echo(coverage_lib.RENDERERS[fmt.value](report), nl=False)
     if fail_under is not None and report.percent < fail_under:

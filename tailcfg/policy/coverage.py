@@ -24,12 +24,13 @@ from typing import Any
 
 from tailcfg import hujson, outputs
 from tailcfg.policy.compile.engine import load_policy
-from tailcfg.policy.evaluate.run import read_policy_text, run_tests
+from tailcfg.policy.evaluate.run import run_tests
 from tailcfg.policy.evaluate.verdicts import RuleRef
 from tailcfg.policy.model.nodes import Node, load_nodes
 from tailcfg.policy.model.policy import Policy
 from tailcfg.policy.validate.validator import warnings
 from tailcfg.source import Diagnostic, Severity, Span
+from tailcfg.textfile import read_text
 
 JSON_VERSION = 1
 
@@ -131,7 +132,7 @@ def policy_coverage(
 
 def coverage_file(policy_path: Path, *, nodes_path: Path | None = None) -> CoverageReport:
     """Load (PolicyError as the server words it) and measure a policy file's coverage."""
-    text = read_policy_text(policy_path)
+    text = read_text(policy_path, "policy")
     policy = load_policy(text, str(policy_path))
     nodes = load_nodes(nodes_path) if nodes_path is not None else None
     return policy_coverage(policy, hujson.parse(text, str(policy_path)), nodes)

@@ -50,6 +50,7 @@ from tailcfg.policy.model.policy import Policy
 from tailcfg.policy.model.ports import PortError
 from tailcfg.policy.validate.validator import validate
 from tailcfg.source import Diagnostic, Severity
+from tailcfg.textfile import read_text
 
 __all__ = [
     "CompiledNode",
@@ -108,10 +109,7 @@ def compile_file(
 ) -> dict[str, Any]:
     """Load and compile a policy file for a ``--nodes`` topology; JSON-ready."""
     path = Path(policy_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TailcfgError(f"{path}: cannot read policy: {exc.strerror}") from None
+    text = read_text(path, "policy")
     nodes = load_nodes(nodes_path)
     if node is not None and all(n.name != node for n in nodes):
         raise TailcfgError(f"{nodes_path}: no node named {node!r}")

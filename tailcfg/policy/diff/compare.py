@@ -168,10 +168,10 @@ def diff_sources(
     cwd: Path | None = None,
 ) -> PolicyDiff:
     """Read both sides (a file or ``REV:path``), load and validate them, and diff them."""
-    nodes = load_nodes(nodes_path) if nodes_path is not None else None
-    users = users_of(nodes) if nodes is not None else ()
     old_src = gitobj.read_source(old_spec, cwd=cwd)
     new_src = gitobj.read_source(new_spec, cwd=cwd)
+    nodes = load_nodes(nodes_path) if nodes_path is not None else None
+    users = users_of(nodes) if nodes is not None else ()
     old = load_policy(old_src.text, old_src.label, users=users)
     new = load_policy(new_src.text, new_src.label, users=users)
     return diff_policies(old, new, nodes=nodes)

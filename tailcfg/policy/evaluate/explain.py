@@ -21,7 +21,6 @@ from tailcfg.errors import TailcfgError
 from tailcfg.policy.compile.engine import load_policy
 from tailcfg.policy.evaluate.packets import dst_targets, reaches, src_points
 from tailcfg.policy.evaluate.provenance import Miss, Provenance
-from tailcfg.policy.evaluate.run import read_policy_text
 from tailcfg.policy.evaluate.spec import (
     Dst,
     Kind,
@@ -34,6 +33,7 @@ from tailcfg.policy.evaluate.verdicts import Outcome, RuleRef
 from tailcfg.policy.evaluate.world import Holder, SrcPoint, World, node_addrs
 from tailcfg.policy.model.nodes import Node, load_nodes
 from tailcfg.policy.model.policy import Policy
+from tailcfg.textfile import read_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +258,7 @@ def explain_file(
     ssh_login: str | None = None,
 ) -> Explanation:
     """Load and validate a policy file (and ``--nodes``), then :func:`explain`."""
-    policy = load_policy(read_policy_text(policy_path), str(policy_path))
+    policy = load_policy(read_text(policy_path, "policy"), str(policy_path))
     nodes = load_nodes(nodes_path) if nodes_path is not None else None
     dst, port = split_dst_port(dst_port, default=22 if ssh_login is not None else None)
     return explain(policy, src, dst, port, proto=proto, nodes=nodes, ssh_login=ssh_login)

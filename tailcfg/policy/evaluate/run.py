@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from tailcfg.errors import TailcfgError
 from tailcfg.policy.compile.engine import load_policy
 from tailcfg.policy.evaluate import offline
 from tailcfg.policy.evaluate.logins import SshTestsRunner
@@ -28,6 +27,7 @@ from tailcfg.policy.evaluate.verdicts import Outcome, RuleRef, TestEntry, TestRe
 from tailcfg.policy.evaluate.world import World, policy_names
 from tailcfg.policy.model.nodes import Node, load_nodes
 from tailcfg.policy.model.policy import Policy
+from tailcfg.textfile import read_text
 
 __all__ = [
     "Outcome",
@@ -107,15 +107,8 @@ def _run(world: World) -> TestReport:
     return TestReport(policy.path, tuple(entries), mode=mode)
 
 
-def read_policy_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TailcfgError(f"{path}: cannot read policy: {exc.strerror}") from None
-
-
 def run_tests_file(policy_path: Path, *, nodes_path: Path | None = None) -> TestReport:
     """Load (and validate: PolicyError as the server words it) a policy file, run its tests."""
-    policy = load_policy(read_policy_text(policy_path), str(policy_path))
+    policy = load_policy(read_text(policy_path, "policy"), str(policy_path))
     nodes = load_nodes(nodes_path) if nodes_path is not None else None
     return run_tests(policy, nodes)

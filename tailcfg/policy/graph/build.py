@@ -48,6 +48,7 @@ from tailcfg.policy.graph.render import render_dot, render_mermaid, render_svg
 from tailcfg.policy.model.nodes import Node, load_nodes
 from tailcfg.policy.model.policy import Policy
 from tailcfg.policy.model.ports import PortError, parse_ports, split_dst
+from tailcfg.textfile import read_text
 
 __all__ = [
     "FORMATS",
@@ -217,10 +218,7 @@ def build_graph(policy: Policy, nodes: Sequence[Node] | None = None) -> AccessGr
 def graph_file(policy_path: str | Path, *, nodes_path: str | Path | None = None) -> AccessGraph:
     """Read a policy (and a ``--nodes`` topology), load and validate it, build its graph."""
     path = Path(policy_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TailcfgError(f"{path}: cannot read policy: {exc.strerror}") from None
+    text = read_text(path, "policy")
     nodes = load_nodes(nodes_path) if nodes_path is not None else None
     policy = load_policy(text, str(path), users=users_of(nodes) if nodes else ())
     return build_graph(policy, nodes)
